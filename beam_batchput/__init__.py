@@ -1,0 +1,22 @@
+"""Apache Beam write connectors for AWS batch-put APIs."""
+
+from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
+from beam_batchput.core.errors import RequestFailedError
+from beam_batchput.core.records import DeadLetter, Receipt, Stage
+from beam_batchput.core.transforms import AwsBatchWrite, WriteResult
+from beam_batchput.writers import WriteToSiteWise
+
+__all__ = [
+    "AwsBatchWrite",
+    "BatchingConfig",
+    "ClientConfig",
+    "DeadLetter",
+    "Receipt",
+    "RequestFailedError",
+    "RetryConfig",
+    "Stage",
+    "WriteResult",
+    "WriteToSiteWise",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The service-agnostic machinery: configuration, packing, sending, the DoFns."""

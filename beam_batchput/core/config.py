@@ -1,0 +1,158 @@
+"""Configuration objects: frozen, keyword-only, validated at construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Optional, Union
+
+__all__ = ["BatchingConfig", "ClientConfig", "RetryConfig"]
+
+
+def _require(condition: bool, name: str, value: Any, expected: str) -> None:
+    if not condition:
+        raise ValueError("%s must be %s, got %r" % (name, expected, value))
+
+
+def _positive_number(name: str, value: Any) -> None:
+    _require(
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        and math.isfinite(value) and value > 0,
+        name, value, "a positive finite number",
+    )
+
+
+def _positive_int(name: str, value: Any) -> None:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+             name, value, "a positive integer")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryConfig:
+    """How failed entries and transient request errors are retried.
+
+    Args:
+        max_attempts: Sends per record at most, the first one included.
+        initial_backoff_seconds: Upper bound of the first jittered delay.
+        max_backoff_seconds: Cap of any single delay.
+        max_retry_seconds: Time budget of one request's retries; past it the
+            remaining records are dead-lettered (stage ``retries_exhausted``).
+    """
+
+    max_attempts: int = 5
+    initial_backoff_seconds: float = 0.1
+    max_backoff_seconds: float = 10.0
+    max_retry_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        _positive_int("max_attempts", self.max_attempts)
+        _positive_number("initial_backoff_seconds", self.initial_backoff_seconds)
+        _positive_number("max_backoff_seconds", self.max_backoff_seconds)
+        _positive_number("max_retry_seconds", self.max_retry_seconds)
+        _require(self.max_backoff_seconds >= self.initial_backoff_seconds,
+                 "max_backoff_seconds", self.max_backoff_seconds,
+                 ">= initial_backoff_seconds (%r)" % self.initial_backoff_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingConfig:
+    """How records are keyed and buffered before they are packed into requests.
+
+    Args:
+        max_buffering_seconds: Processing-time bound after which a partial
+            batch is flushed (streaming); the end of a window flushes too.
+        max_buffered_records: Records buffered per key and window before the
+            full requests among them are sent; ``None`` takes the service's
+            default (a few requests' worth).
+        num_shards: Keys per request scope, for parallelism; records that must
+            meet in one entry (e.g. one SiteWise property) share a shard.
+    """
+
+    max_buffering_seconds: float = 5.0
+    max_buffered_records: Optional[int] = None
+    num_shards: int = 4
+
+    def __post_init__(self) -> None:
+        _positive_number("max_buffering_seconds", self.max_buffering_seconds)
+        if self.max_buffered_records is not None:
+            _positive_int("max_buffered_records", self.max_buffered_records)
+        _positive_int("num_shards", self.num_shards)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientConfig:
+    """How a DoFn builds its boto3 client on the worker.
+
+    Credentials come from the standard boto3 chain on the worker (environment,
+    profile, instance or workload identity); they are never part of this object.
+
+    Args:
+        region_name: AWS Region, e.g. ``"eu-west-1"``.
+        endpoint_url: A custom endpoint (e.g. the local emulator). Host-prefix
+            injection is then turned off so ``data.`` is not prepended.
+        profile_name: A named profile of the worker's AWS config.
+        boto_config: A ``botocore.config.Config`` merged over the defaults.
+        verify: TLS verification: ``True`` (default), or a CA bundle path.
+        max_pool_connections: HTTP connections per client.
+        connect_timeout: Seconds to connect.
+        read_timeout: Seconds to wait for a response.
+        botocore_max_attempts: Attempts of botocore's own standard retry mode
+            for whole-request throttling, 5xx and connection errors.
+    """
+
+    region_name: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    profile_name: Optional[str] = None
+    boto_config: Any = None
+    verify: Union[bool, str] = True
+    max_pool_connections: int = 16
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    botocore_max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("region_name", "endpoint_url", "profile_name"):
+            value = getattr(self, name)
+            _require(value is None or (isinstance(value, str) and value), name, value,
+                     "None or a non-empty string")
+        if self.endpoint_url is not None:
+            _require(self.endpoint_url.startswith(("http://", "https://")), "endpoint_url",
+                     self.endpoint_url, "an http:// or https:// URL")
+        _require(self.verify is True or (isinstance(self.verify, str) and bool(self.verify)),
+                 "verify", self.verify, "True or a CA bundle path")
+        _positive_int("max_pool_connections", self.max_pool_connections)
+        _positive_number("connect_timeout", self.connect_timeout)
+        _positive_number("read_timeout", self.read_timeout)
+        _positive_int("botocore_max_attempts", self.botocore_max_attempts)
+        if self.boto_config is not None:
+            import botocore.config
+
+            _require(isinstance(self.boto_config, botocore.config.Config), "boto_config",
+                     self.boto_config, "a botocore.config.Config")
+
+    def create_client(self, service_name: str) -> Any:
+        """Builds a boto3 client for ``service_name``; called on the worker."""
+        import boto3
+        import botocore.config
+
+        from beam_batchput import _botocore
+
+        session = boto3.Session(
+            botocore_session=_botocore.new_session(),
+            profile_name=self.profile_name,
+            region_name=self.region_name,
+        )
+        config = botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": self.botocore_max_attempts},
+            max_pool_connections=self.max_pool_connections,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            # Implementation note: SiteWise and TwinMaker writes carry a
+            # ``data.`` host prefix, which breaks any custom endpoint.
+            inject_host_prefix=self.endpoint_url is None,
+        )
+        if self.boto_config is not None:
+            config = config.merge(self.boto_config)
+        return session.client(
+            service_name, endpoint_url=self.endpoint_url, config=config, verify=self.verify
+        )

@@ -1,0 +1,374 @@
+"""The generic write transform: prepare, key, batch, send; written and failed out."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import logging
+import time
+import typing
+import zlib
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam.coders import BooleanCoder, PickleCoder, VarIntCoder
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
+from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
+
+from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
+from beam_batchput.core.metrics import WriterMetrics
+from beam_batchput.core.packing import pack, split_full
+from beam_batchput.core.records import (
+    DeadLetter,
+    Receipt,
+    Stage,
+    record_as_mapping,
+    record_to_json,
+)
+from beam_batchput.core.sender import RequestSender, SendOutcome, Settled
+from beam_batchput.core.service import InvalidRecord, Item, Request, Service
+
+__all__ = ["AwsBatchWrite", "WriteResult"]
+
+_LOG = logging.getLogger(__name__)
+_FAILED = "failed"
+
+# What a service module may raise on a malformed record besides InvalidRecord:
+# the record is dead-lettered, its neighbours go on.
+_RECORD_ERRORS = (InvalidRecord, TypeError, ValueError, KeyError, AttributeError,
+                  OverflowError, UnicodeError, RecursionError)
+
+
+class WriteResult(typing.NamedTuple):
+    """The outputs of a write transform.
+
+    Attributes:
+        written: :class:`Receipt` for every record the service accepted.
+        failed: :class:`DeadLetter` for every record refused, with the reason.
+    """
+
+    written: beam.PCollection
+    failed: beam.PCollection
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def _dead_letter(service: Service, record: str, code: str, message: str, stage: str,
+                 attempts: int, resource: str) -> DeadLetter:
+    return DeadLetter(record=record, service=service.name, error_code=code,
+                      error_message=message, stage=stage, attempts=attempts,
+                      resource=resource, failed_at=_now_iso())
+
+
+class _PrepareFn(beam.DoFn):
+    """Record → ((scope, shard), Item), or a validation dead letter."""
+
+    def __init__(self, service: Service, num_shards: int) -> None:
+        self._service = service
+        self._num_shards = num_shards
+        self._byte_limit = service.limits.max_request_bytes
+
+    def setup(self) -> None:
+        self._metrics = WriterMetrics(self._service.name)
+
+    def process(self, record: Any, timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
+        self._metrics.records_in.inc()
+        try:
+            item = self._service.item(record_as_mapping(record))
+            if self._byte_limit is not None and item.size > self._byte_limit:
+                raise InvalidRecord(
+                    "ItemTooLarge", "%d bytes, more than the %d bytes one request may carry"
+                    % (item.size, self._byte_limit), item.resource)
+        except _RECORD_ERRORS as error:
+            code = getattr(error, "code", None) or "InvalidRecord"
+            message = getattr(error, "message", None) or "%s: %s" % (type(error).__name__, error)
+            self._metrics.dead_letters[Stage.VALIDATION].inc()
+            yield TaggedOutput(_FAILED, _dead_letter(
+                self._service, record_to_json(record), code, message, Stage.VALIDATION, 0,
+                getattr(error, "resource", "")))
+            return
+        item.record = record_to_json(record)
+        item.event_time = timestamp.micros
+        shard = zlib.crc32(self._service.shard_key(item).encode("utf-8")) % self._num_shards
+        yield (item.scope, shard), item
+
+
+class _BatchFnBase(beam.DoFn):
+    """Buffers items per key and window; emits packed requests.
+
+    Sends the full requests among the buffered items once ``max_buffered``
+    items wait, and everything when the window closes (and, in streaming,
+    when the processing-time bound passes). On runners that hold the
+    watermark for timers (Dataflow, Flink) window-end output is on time.
+    """
+
+    BUFFER = BagStateSpec("buffer", PickleCoder())
+    COUNT = ReadModifyWriteStateSpec("count", VarIntCoder())
+
+    def __init__(self, service: Service, max_buffered: int, max_buffering_seconds: float,
+                 clock: Optional[Callable[[], float]] = None) -> None:
+        self._service = service
+        self._max_buffered = max_buffered
+        self._max_buffering_seconds = max_buffering_seconds
+        self._clock = clock or time.time
+
+    def _add(self, item: Item, window: Any, buffer: Any, count: Any,
+             window_end: Any) -> Iterator[Request]:
+        window_end.set(window.max_timestamp())
+        buffer.add(item)
+        buffered = (count.read() or 0) + 1
+        count.write(buffered)
+        if buffered < self._max_buffered:
+            return
+        limits, entry_id = self._service.limits, self._service.entry_id
+        items = list(buffer.read())
+        full, leftover = split_full(items, limits, entry_id)
+        if len(leftover) > self._max_buffered // 2:
+            # Mostly partial entries: waiting longer would only grow the buffer.
+            full, leftover = pack(items, limits, entry_id), []
+        buffer.clear()
+        for rest in leftover:
+            buffer.add(rest)
+        count.write(len(leftover))
+        yield from full
+
+    def _flush(self, buffer: Any, count: Any) -> Iterator[Request]:
+        items = list(buffer.read())
+        buffer.clear()
+        count.clear()
+        if items:
+            yield from pack(items, self._service.limits, self._service.entry_id)
+
+
+class _BoundedBatchFn(_BatchFnBase):
+    """Batching for bounded input: by size and at window end only.
+
+    Implementation note: no processing-time timer, which bounded input does not
+    need and which would keep the DirectRunner off its portable batch runner.
+    """
+
+    WINDOW_END = TimerSpec("window_end", TimeDomain.WATERMARK)
+
+    def process(self, element: Tuple[Any, Item], window=beam.DoFn.WindowParam,
+                buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
+                count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                window_end=beam.DoFn.TimerParam(WINDOW_END)) -> Iterator[Request]:
+        yield from self._add(element[1], window, buffer, count, window_end)
+
+    @on_timer(WINDOW_END)
+    def _on_window_end(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
+                       count=beam.DoFn.StateParam(_BatchFnBase.COUNT)) -> Iterator[Request]:
+        yield from self._flush(buffer, count)
+
+
+class _StreamingBatchFn(_BatchFnBase):
+    """Batching for unbounded input: by size, by a processing-time bound, at window end."""
+
+    WINDOW_END = TimerSpec("window_end", TimeDomain.WATERMARK)
+    TIMER_SET = ReadModifyWriteStateSpec("buffering_timer_set", BooleanCoder())
+    BUFFERING = TimerSpec("buffering", TimeDomain.REAL_TIME)
+
+    def process(self, element: Tuple[Any, Item], window=beam.DoFn.WindowParam,
+                buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
+                count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                timer_set=beam.DoFn.StateParam(TIMER_SET),
+                window_end=beam.DoFn.TimerParam(WINDOW_END),
+                buffering=beam.DoFn.TimerParam(BUFFERING)) -> Iterator[Request]:
+        if not timer_set.read():
+            buffering.set(Timestamp.of(self._clock()) + Duration.of(self._max_buffering_seconds))
+            timer_set.write(True)
+        yield from self._add(element[1], window, buffer, count, window_end)
+
+    @on_timer(WINDOW_END)
+    def _on_window_end(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
+                       count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                       timer_set=beam.DoFn.StateParam(TIMER_SET)) -> Iterator[Request]:
+        timer_set.clear()
+        yield from self._flush(buffer, count)
+
+    @on_timer(BUFFERING)
+    def _on_buffering(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
+                      count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                      timer_set=beam.DoFn.StateParam(TIMER_SET)) -> Iterator[Request]:
+        timer_set.clear()
+        yield from self._flush(buffer, count)
+
+
+class _SendFn(beam.DoFn):
+    """Sends requests, up to ``max_in_flight`` at once; emits receipts and dead letters.
+
+    Each request, with its retries, runs in a worker thread; results are
+    harvested on the bundle's thread, as requests complete and at the end of
+    the bundle, so nothing is in flight when a bundle commits.
+    """
+
+    def __init__(self, service: Service, client_factory: Callable[[], Any],
+                 retry: RetryConfig, max_in_flight: int, fail_fast: bool,
+                 sleep: Optional[Callable[[float], None]] = None) -> None:
+        self._service = service
+        self._client_factory = client_factory
+        self._retry = retry
+        self._max_in_flight = max_in_flight
+        self._fail_fast = fail_fast
+        self._sleep = sleep
+
+    def setup(self) -> None:
+        self._client = self._client_factory()
+        self._sender = RequestSender(self._service, self._retry, fail_fast=self._fail_fast,
+                                     sleep=self._sleep or time.sleep)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self._max_in_flight,
+            thread_name_prefix="beam_batchput-%s" % self._service.name)
+        self._metrics = WriterMetrics(self._service.name)
+        self._pending: List[Tuple[concurrent.futures.Future, Any]] = []
+
+    def start_bundle(self) -> None:
+        self._pending = []
+
+    def process(self, request: Request, window=beam.DoFn.WindowParam) -> Iterator[Any]:
+        if len(self._pending) >= self._max_in_flight:
+            yield from self._harvest(concurrent.futures.FIRST_COMPLETED)
+        future = self._executor.submit(self._sender.send, self._client, request)
+        self._pending.append((future, window))
+        if any(f.done() for f, _ in self._pending):
+            yield from self._harvest(None)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._harvest(concurrent.futures.ALL_COMPLETED)
+
+    def teardown(self) -> None:
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _harvest(self, wait_for: Optional[str]) -> Iterator[Any]:
+        if wait_for is not None and self._pending:
+            concurrent.futures.wait([f for f, _ in self._pending], return_when=wait_for)
+        done = [(f, w) for f, w in self._pending if f.done()]
+        self._pending = [(f, w) for f, w in self._pending if not f.done()]
+        for future, window in done:
+            outcome: SendOutcome = future.result()
+            self._metrics.record(outcome)
+            yield from self._emit(outcome, window)
+
+    def _emit(self, outcome: SendOutcome, window: Any) -> Iterator[Any]:
+        service = self._service
+        for settled in outcome.written:
+            item = settled.item
+            yield WindowedValue(
+                Receipt(service=service.name, resource=item.resource, item_id=item.item_id,
+                        attempts=settled.attempts, record=item.record),
+                Timestamp(micros=item.event_time), (window,))
+        for settled in outcome.failed:
+            yield TaggedOutput(_FAILED, self._dead_letter_value(settled, window))
+        if outcome.failed:
+            _LOG.warning("%s: %d records dead-lettered (first: %s %s)", service.name,
+                         len(outcome.failed), outcome.failed[0].code,
+                         outcome.failed[0].message[:200])
+
+    def _dead_letter_value(self, settled: Settled, window: Any) -> WindowedValue:
+        item = settled.item
+        letter = _dead_letter(self._service, item.record, settled.code, settled.message,
+                              settled.stage, settled.attempts, item.resource)
+        return WindowedValue(letter, Timestamp(micros=item.event_time), (window,))
+
+
+class _ClientFactory:
+    """Picklable: builds a client from configuration on the worker."""
+
+    def __init__(self, config: ClientConfig, service_name: str) -> None:
+        self._config = config
+        self._service_name = service_name
+
+    def __call__(self) -> Any:
+        return self._config.create_client(self._service_name)
+
+
+class AwsBatchWrite(beam.PTransform):
+    """Writes records to one AWS batch-put API; the base of every ``WriteTo…``.
+
+    Args:
+        service: The service description (a :class:`Service`).
+        region_name: AWS Region of the client.
+        endpoint_url: A custom endpoint, e.g. a local emulator.
+        profile_name: A named profile of the worker's AWS config.
+        boto_config: A ``botocore.config.Config`` merged over the defaults.
+        client: A full :class:`ClientConfig`; exclusive with the four above.
+        client_factory: A picklable callable returning a client, for tests
+            and special setups; replaces ``client``.
+        max_in_flight: Requests sent at once per DoFn instance.
+        max_buffering_seconds: Processing-time bound on buffering a partial
+            batch (shorthand for ``batching.max_buffering_seconds``).
+        batching: A full :class:`BatchingConfig`.
+        retry: A :class:`RetryConfig`.
+        fail_fast: Raise on a non-transient whole-request error (access
+            denied, resource not found...) instead of dead-lettering its records.
+    """
+
+    def __init__(self, service: Service, *, region_name: Optional[str] = None,
+                 endpoint_url: Optional[str] = None, profile_name: Optional[str] = None,
+                 boto_config: Any = None, client: Optional[ClientConfig] = None,
+                 client_factory: Optional[Callable[[], Any]] = None,
+                 max_in_flight: int = 4, max_buffering_seconds: Optional[float] = None,
+                 batching: Optional[BatchingConfig] = None,
+                 retry: Optional[RetryConfig] = None, fail_fast: bool = False,
+                 _sleep: Optional[Callable[[float], None]] = None,
+                 _clock: Optional[Callable[[], float]] = None) -> None:
+        super().__init__()
+        if not isinstance(service, Service):
+            raise ValueError("service must be a Service, got %r" % (service,))
+        if not isinstance(max_in_flight, int) or isinstance(max_in_flight, bool) \
+                or max_in_flight < 1:
+            raise ValueError("max_in_flight must be a positive integer, got %r" % (max_in_flight,))
+        if not isinstance(fail_fast, bool):
+            raise ValueError("fail_fast must be a bool, got %r" % (fail_fast,))
+        loose = dict(region_name=region_name, endpoint_url=endpoint_url,
+                     profile_name=profile_name, boto_config=boto_config)
+        if client is not None and any(v is not None for v in loose.values()):
+            raise ValueError("client=%r cannot be combined with %s" % (
+                client, ", ".join(k for k, v in loose.items() if v is not None)))
+        if client is None:
+            client = ClientConfig(max_pool_connections=max(16, max_in_flight), **loose)
+        batching = batching or BatchingConfig()
+        if max_buffering_seconds is not None:
+            batching = BatchingConfig(max_buffering_seconds=max_buffering_seconds,
+                                      max_buffered_records=batching.max_buffered_records,
+                                      num_shards=batching.num_shards)
+        self._service = service
+        self._client_factory = client_factory or _ClientFactory(client, service.name)
+        self._batching = batching
+        self._retry = retry or RetryConfig()
+        self._max_in_flight = max_in_flight
+        self._fail_fast = fail_fast
+        # Test seams: the retry sleep, and the processing-time clock of the
+        # buffering timer (TestStream's processing time starts at 0).
+        self._sleep = _sleep
+        self._clock = _clock
+
+    def expand(self, records: beam.PCollection) -> WriteResult:
+        service = self._service
+        max_buffered = self._batching.max_buffered_records or service.limits.default_buffered_records
+        prepared = records | "Prepare" >> beam.ParDo(
+            _PrepareFn(service, self._batching.num_shards)).with_output_types(
+                typing.Tuple[typing.Tuple[typing.Tuple[str, ...], int], Item]).with_outputs(
+                    _FAILED, main="items")
+        batch_fn = _BoundedBatchFn if records.is_bounded else _StreamingBatchFn
+        requests = prepared["items"] | "Batch" >> beam.ParDo(
+            batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
+        sent = requests | "Send" >> beam.ParDo(_SendFn(
+            service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
+            self._sleep)).with_output_types(Receipt).with_outputs(_FAILED, main="written")
+        written = sent["written"]
+        failed = ((prepared[_FAILED], sent[_FAILED])
+                  | "DeadLetters" >> beam.Flatten().with_output_types(DeadLetter))
+        return WriteResult(written, failed)

@@ -1,0 +1,1 @@
+"""One module per AWS API, knowing no Beam."""

@@ -1,0 +1,131 @@
+"""Reading and checking record fields; shared by the service modules."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from typing import Any, Collection, Mapping, Optional, Pattern, Tuple
+
+from beam_batchput.core.service import InvalidRecord
+
+__all__ = ["Fields", "CONTROL_CHARS"]
+
+CONTROL_CHARS: Pattern[str] = re.compile(r"[\x00-\x1f\x7f]")
+_NANOS_PER_SECOND = 1_000_000_000
+
+
+class Fields:
+    """Typed access to a record's fields; every failure raises InvalidRecord.
+
+    Args:
+        record: The record's fields.
+        allowed: Every field name the record may have; others are refused.
+        resource: The target name used in errors, set once it is known.
+    """
+
+    def __init__(self, record: Mapping[str, Any], allowed: Collection[str]) -> None:
+        unknown = sorted(str(k) for k in record if k not in allowed)
+        if unknown:
+            raise InvalidRecord(
+                "UnknownField", "unknown field(s) %s; expected some of %s"
+                % (", ".join(unknown), ", ".join(sorted(allowed))))
+        self._record = record
+        self.resource = ""
+
+    def fail(self, code: str, message: str) -> InvalidRecord:
+        """An InvalidRecord about this record."""
+        return InvalidRecord(code, message, self.resource)
+
+    def has(self, name: str) -> bool:
+        """Whether the field is there, even as None."""
+        return name in self._record
+
+    def present(self, name: str) -> bool:
+        """Whether the field is there and not None."""
+        return self._record.get(name) is not None
+
+    def raw(self, name: str) -> Any:
+        """The field's value, None if absent."""
+        return self._record.get(name)
+
+    def string(self, name: str, *, required: bool = True, min_len: int = 1,
+               max_len: Optional[int] = None, pattern: Optional[Pattern[str]] = None,
+               no_control: bool = False, choices: Optional[Collection[str]] = None
+               ) -> Optional[str]:
+        """A string field, checked against length, pattern and choices."""
+        value = self._record.get(name)
+        if value is None:
+            if required:
+                raise self.fail("MissingField", "field %r is required" % name)
+            return None
+        if not isinstance(value, str):
+            raise self.fail("InvalidType", "field %r must be a string, got %s"
+                            % (name, type(value).__name__))
+        if len(value) < min_len:
+            raise self.fail("InvalidLength", "field %r must have at least %d characters"
+                            % (name, min_len))
+        if max_len is not None and len(value) > max_len:
+            raise self.fail("InvalidLength", "field %r has %d characters, at most %d allowed"
+                            % (name, len(value), max_len))
+        if no_control and CONTROL_CHARS.search(value):
+            raise self.fail("InvalidCharacters",
+                            "field %r contains control characters" % name)
+        if pattern is not None and not pattern.fullmatch(value):
+            raise self.fail("InvalidPattern", "field %r=%r does not match %s"
+                            % (name, value[:200], pattern.pattern))
+        if choices is not None and value not in choices:
+            raise self.fail("InvalidValue", "field %r=%r must be one of %s"
+                            % (name, value[:200], ", ".join(sorted(choices))))
+        return value
+
+    def timestamp_nanos(self, name: str, *, required: bool = True) -> Optional[int]:
+        """Epoch nanoseconds from epoch seconds (int/float), an aware datetime, or ISO-8601 text."""
+        value = self._record.get(name)
+        if value is None:
+            if required:
+                raise self.fail("MissingField", "field %r is required" % name)
+            return None
+        return to_epoch_nanos(value, name, self)
+
+
+def to_epoch_nanos(value: Any, name: str, fields: Optional[Fields] = None) -> int:
+    """Converts a timestamp value to epoch nanoseconds, or raises InvalidRecord."""
+    def fail(code: str, message: str) -> InvalidRecord:
+        return fields.fail(code, message) if fields else InvalidRecord(code, message)
+
+    if isinstance(value, bool):
+        raise fail("InvalidType", "field %r must be epoch seconds or a datetime, got bool" % name)
+    if isinstance(value, int):
+        if abs(value) > 10 ** 12:
+            raise fail("InvalidTimestamp", "field %r=%r is not epoch seconds" % (name, value))
+        return value * _NANOS_PER_SECOND
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > 1e12:
+            raise fail("InvalidTimestamp", "field %r=%r is not epoch seconds" % (name, value))
+        seconds = math.floor(value)
+        nanos = int(round((value - seconds) * _NANOS_PER_SECOND))
+        return int(seconds) * _NANOS_PER_SECOND + nanos
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise fail("InvalidTimestamp", "field %r=%r is not ISO-8601" % (name, value[:64])) \
+                from None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise fail("InvalidTimestamp",
+                       "field %r is a naive datetime; give it a timezone" % name)
+        delta = value - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        return ((delta.days * 86400 + delta.seconds) * _NANOS_PER_SECOND
+                + delta.microseconds * 1000)
+    micros = getattr(value, "micros", None)  # e.g. a Beam Timestamp in a Row
+    if isinstance(micros, int) and not isinstance(micros, bool):
+        return micros * 1000
+    raise fail("InvalidType", "field %r must be epoch seconds or a datetime, got %s"
+               % (name, type(value).__name__))
+
+
+def split_nanos(nanos: int) -> Tuple[int, int]:
+    """Epoch nanoseconds → (seconds, nanoseconds within the second)."""
+    return divmod(nanos, _NANOS_PER_SECOND)

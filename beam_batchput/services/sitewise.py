@@ -1,0 +1,194 @@
+"""AWS IoT SiteWise: BatchPutAssetPropertyValue.
+
+One record is one TQV (timestamp, quality, value) of one asset property. Points
+of one property are packed into one entry (at most 10), entries into requests
+(at most 10): 100 TQVs per call at best.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from beam_batchput.core.service import (
+    TRANSIENT_ERROR_CODES,
+    Entry,
+    Failure,
+    Item,
+    Limits,
+    Request,
+    Service,
+)
+from beam_batchput.services._fields import Fields, split_nanos
+
+__all__ = ["SiteWiseService"]
+
+# [IoT SiteWise user guide, "BatchPutAssetPropertyValue API"]: 10 entries per
+# request, 10 TQVs per entry. Not in the botocore model.
+MAX_ENTRIES = 10
+MAX_VALUES_PER_ENTRY = 10
+# Timestamps are accepted within [now - 7 days, now + 10 minutes] [same page].
+MAX_PAST_SECONDS = 7 * 24 * 3600
+MAX_FUTURE_SECONDS = 10 * 60
+# Variant limits [API reference, Variant].
+MAX_STRING_LENGTH = 1024
+MAX_ABS_DOUBLE = 1e10
+INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+# Patterns from the botocore model (ID, AssetPropertyAlias).
+_ID = re.compile(r"(?!00000000-0000-0000-0000-000000000000)"
+                 r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ALIAS = re.compile(r"[^\u0000-\u001F\u007F]+")
+MAX_ALIAS_LENGTH = 2048
+
+_QUALITIES = ("GOOD", "BAD", "UNCERTAIN")
+_VALUE_TYPES = {"DOUBLE": "D", "INTEGER": "I", "STRING": "S", "BOOLEAN": "B"}
+_FIELDS = ("property_alias", "asset_id", "property_id", "value", "value_type", "timestamp",
+           "quality")
+
+# Per-entry codes are the exception names of the model's error-code enum.
+_RETRYABLE = TRANSIENT_ERROR_CODES | {
+    "LimitExceeded", "LimitExceededException",
+    # Concurrent operations on the same resource: settles on its own.
+    "ConflictingOperation", "ConflictingOperationException",
+}
+
+
+def _variant(fields: Fields) -> Dict[str, Any]:
+    value = fields.raw("value")
+    value_type = fields.string("value_type", required=False, choices=_VALUE_TYPES)
+    quality = fields.raw("quality") or "GOOD"
+    if value is None:
+        if not fields.has("value"):
+            raise fields.fail("MissingField", "field 'value' is required")
+        if quality == "GOOD":
+            raise fields.fail("InvalidValue", "a null value needs quality BAD or UNCERTAIN")
+        if value_type is None:
+            raise fields.fail("MissingField", "a null value needs a value_type")
+        return {"nullValue": {"valueType": _VALUE_TYPES[value_type]}}
+    if value_type is None:
+        value_type = ("BOOLEAN" if isinstance(value, bool) else "INTEGER" if isinstance(value, int)
+                      else "DOUBLE" if isinstance(value, float) else "STRING"
+                      if isinstance(value, str) else None)
+        if value_type is None:
+            raise fields.fail("InvalidType", "field 'value' must be bool, int, float or str, "
+                              "got %s" % type(value).__name__)
+    if value_type == "BOOLEAN":
+        if not isinstance(value, bool):
+            raise fields.fail("InvalidType", "value_type BOOLEAN needs a bool value")
+        return {"booleanValue": value}
+    if value_type == "INTEGER":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fields.fail("InvalidType", "value_type INTEGER needs an int value")
+        if not INT32_MIN <= value <= INT32_MAX:
+            raise fields.fail("ValueOutOfRange", "integer %d is outside the 32-bit range" % value)
+        return {"integerValue": value}
+    if value_type == "DOUBLE":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fields.fail("InvalidType", "value_type DOUBLE needs a number")
+        value = float(value)
+        if not math.isnan(value) and not -MAX_ABS_DOUBLE <= value <= MAX_ABS_DOUBLE:
+            raise fields.fail("ValueOutOfRange",
+                              "double %r is outside [-1e10, 1e10]" % value)
+        return {"doubleValue": value}
+    text = fields.string("value", max_len=MAX_STRING_LENGTH, no_control=True)
+    return {"stringValue": text}
+
+
+class SiteWiseService(Service):
+    """IoT SiteWise BatchPutAssetPropertyValue.
+
+    Records: ``property_alias`` (or ``asset_id`` + ``property_id``), ``value``
+    (bool, int, float or str; None with a ``value_type`` and quality BAD or
+    UNCERTAIN), optional ``value_type`` (DOUBLE, INTEGER, STRING, BOOLEAN),
+    ``timestamp`` (epoch seconds, an aware datetime or ISO-8601 text) and
+    optional ``quality`` (GOOD by default).
+
+    Args:
+        enable_partial_entry_processing: Let the service ingest every valid TQV
+            of an entry that also holds invalid ones.
+        clock: Wall clock (epoch seconds) for the timestamp window check.
+    """
+
+    name = "iotsitewise"
+    operation = "BatchPutAssetPropertyValue"
+    method = "batch_put_asset_property_value"
+    limits = Limits(max_entries=MAX_ENTRIES, max_values_per_entry=MAX_VALUES_PER_ENTRY,
+                    default_buffered_records=2000)
+    retryable_codes = _RETRYABLE
+
+    def __init__(self, *, enable_partial_entry_processing: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not isinstance(enable_partial_entry_processing, bool):
+            raise ValueError("enable_partial_entry_processing must be a bool, got %r"
+                             % (enable_partial_entry_processing,))
+        self._partial = enable_partial_entry_processing
+        self._clock = clock
+
+    def item(self, record: Mapping[str, Any]) -> Item:
+        fields = Fields(record, _FIELDS)
+        target = self._target(fields)
+        fields.resource = target[1]
+        quality = fields.string("quality", required=False, choices=_QUALITIES) or "GOOD"
+        nanos = fields.timestamp_nanos("timestamp")
+        seconds, offset = split_nanos(nanos)
+        now = self._clock()
+        if not now - MAX_PAST_SECONDS <= seconds + offset / 1e9 <= now + MAX_FUTURE_SECONDS:
+            raise fields.fail("TimestampOutOfRange", "timestamp %d.%09d is outside "
+                              "[now - 7 days, now + 10 minutes]" % (seconds, offset))
+        if seconds < 1:
+            raise fields.fail("TimestampOutOfRange", "timestamp must be after the epoch")
+        payload = {"value": _variant(fields),
+                   "timestamp": {"timeInSeconds": seconds, "offsetInNanos": offset},
+                   "quality": quality}
+        encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        stamp = "%d.%09d" % (seconds, offset)
+        return Item(scope=(), group=target[0], payload=payload, size=len(encoded.encode()),
+                    sort_key="%020d|%s" % (nanos, encoded), item_id="%s@%s" % (target[1], stamp),
+                    resource=target[1])
+
+    @staticmethod
+    def _target(fields: Fields) -> Tuple[str, str]:
+        """(group, resource) of the property the record names."""
+        if fields.present("property_alias"):
+            if fields.present("asset_id") or fields.present("property_id"):
+                raise fields.fail("InvalidRecord", "give property_alias or asset_id + "
+                                  "property_id, not both")
+            alias = fields.string("property_alias", max_len=MAX_ALIAS_LENGTH, pattern=_ALIAS)
+            return "alias:" + alias, alias
+        if not (fields.present("asset_id") or fields.present("property_id")):
+            raise fields.fail("MissingField", "property_alias or asset_id + property_id "
+                              "is required")
+        asset = fields.string("asset_id", pattern=_ID)
+        prop = fields.string("property_id", pattern=_ID)
+        return "id:%s/%s" % (asset, prop), "%s/%s" % (asset, prop)
+
+    def build_request(self, scope: Tuple[str, ...], entries: Sequence[Entry]) -> dict:
+        wire: List[Dict[str, Any]] = []
+        for entry in entries:
+            kind, _, name = entry.group.partition(":")
+            body: Dict[str, Any] = {"entryId": entry.entry_id}
+            if kind == "alias":
+                body["propertyAlias"] = name
+            else:
+                body["assetId"], body["propertyId"] = name.split("/", 1)
+            body["propertyValues"] = [item.payload for item in entry.items]
+            wire.append(body)
+        return {"entries": wire, "enablePartialEntryProcessing": self._partial}
+
+    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+        by_id = {entry.entry_id: entry for entry in request.entries}
+        for error_entry in response.get("errorEntries") or ():
+            entry = by_id.get(error_entry.get("entryId"))
+            if entry is None:
+                continue
+            for error in error_entry.get("errors") or ():
+                stamps = {(t.get("timeInSeconds"), t.get("offsetInNanos", 0))
+                          for t in error.get("timestamps") or ()}
+                for item in entry.items:
+                    ts = item.payload["timestamp"]
+                    if not stamps or (ts["timeInSeconds"], ts["offsetInNanos"]) in stamps:
+                        yield Failure(item, str(error.get("errorCode") or "Unknown"),
+                                      str(error.get("errorMessage") or ""))

@@ -1,0 +1,40 @@
+"""Packaging of beam-batchput."""
+
+import os
+
+from setuptools import find_packages, setup
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+with open(os.path.join(_HERE, "README.md"), encoding="utf-8") as readme:
+    _LONG_DESCRIPTION = readme.read()
+
+setup(
+    name="beam-batchput",
+    version="0.1.0",
+    description="Apache Beam write connectors for AWS batch-put APIs "
+                "(IoT SiteWise, IoT TwinMaker, DataZone, Connect data tables, IoT Events)",
+    long_description=_LONG_DESCRIPTION,
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["beam_batchput", "beam_batchput.*"]),
+    package_data={"beam_batchput": ["_data/*/*/*.json", "schemas/*.avsc"]},
+    include_package_data=True,
+    install_requires=[
+        "apache-beam>=2.60.0",
+        "boto3>=1.34.0",
+        "fastavro>=1.9.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7.0",
+            "hypothesis>=6.0",
+        ],
+    },
+    classifiers=[
+        "License :: OSI Approved :: Apache Software License",
+        "Programming Language :: Python :: 3",
+        "Topic :: System :: Distributed Computing",
+    ],
+)
