@@ -40,6 +40,8 @@ __all__ = ["AwsBatchWrite", "WriteResult"]
 
 _LOG = logging.getLogger(__name__)
 _FAILED = "failed"
+# Partial entries may wait up to this many times max_buffered_records.
+_HARD_CAP_FACTOR = 4
 
 # What a service module may raise on a malformed record besides InvalidRecord:
 # the record is dead-lettered, its neighbours go on.
@@ -114,6 +116,7 @@ class _BatchFnBase(beam.DoFn):
 
     BUFFER = BagStateSpec("buffer", PickleCoder())
     COUNT = ReadModifyWriteStateSpec("count", VarIntCoder())
+    NEXT_CHECK = ReadModifyWriteStateSpec("next_check", VarIntCoder())
 
     def __init__(self, service: Service, max_buffered: int, max_buffering_seconds: float,
                  clock: Optional[Callable[[], float]] = None) -> None:
@@ -122,30 +125,35 @@ class _BatchFnBase(beam.DoFn):
         self._max_buffering_seconds = max_buffering_seconds
         self._clock = clock or time.time
 
-    def _add(self, item: Item, window: Any, buffer: Any, count: Any,
+    def _add(self, item: Item, window: Any, buffer: Any, count: Any, next_check: Any,
              window_end: Any) -> Iterator[Request]:
         window_end.set(window.max_timestamp())
         buffer.add(item)
         buffered = (count.read() or 0) + 1
         count.write(buffered)
-        if buffered < self._max_buffered:
+        if buffered < (next_check.read() or self._max_buffered):
             return
+        # Implementation note: send the full requests and keep partial entries
+        # back for more of their kind; the next look comes max_buffered records
+        # later, and past the hard cap everything goes, so memory stays bounded
+        # by (_HARD_CAP_FACTOR + 1) * max_buffered records per key and window.
         limits, entry_id = self._service.limits, self._service.entry_id
         items = list(buffer.read())
         full, leftover = split_full(items, limits, entry_id)
-        if len(leftover) > self._max_buffered // 2:
-            # Mostly partial entries: waiting longer would only grow the buffer.
+        if len(leftover) >= _HARD_CAP_FACTOR * self._max_buffered:
             full, leftover = pack(items, limits, entry_id), []
         buffer.clear()
         for rest in leftover:
             buffer.add(rest)
         count.write(len(leftover))
+        next_check.write(len(leftover) + self._max_buffered)
         yield from full
 
-    def _flush(self, buffer: Any, count: Any) -> Iterator[Request]:
+    def _flush(self, buffer: Any, count: Any, next_check: Any) -> Iterator[Request]:
         items = list(buffer.read())
         buffer.clear()
         count.clear()
+        next_check.clear()
         if items:
             yield from pack(items, self._service.limits, self._service.entry_id)
 
@@ -162,13 +170,16 @@ class _BoundedBatchFn(_BatchFnBase):
     def process(self, element: Tuple[Any, Item], window=beam.DoFn.WindowParam,
                 buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
                 count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
                 window_end=beam.DoFn.TimerParam(WINDOW_END)) -> Iterator[Request]:
-        yield from self._add(element[1], window, buffer, count, window_end)
+        yield from self._add(element[1], window, buffer, count, next_check, window_end)
 
     @on_timer(WINDOW_END)
     def _on_window_end(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
-                       count=beam.DoFn.StateParam(_BatchFnBase.COUNT)) -> Iterator[Request]:
-        yield from self._flush(buffer, count)
+                       count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                       next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK)
+                       ) -> Iterator[Request]:
+        yield from self._flush(buffer, count, next_check)
 
 
 class _StreamingBatchFn(_BatchFnBase):
@@ -181,27 +192,30 @@ class _StreamingBatchFn(_BatchFnBase):
     def process(self, element: Tuple[Any, Item], window=beam.DoFn.WindowParam,
                 buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
                 count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
                 timer_set=beam.DoFn.StateParam(TIMER_SET),
                 window_end=beam.DoFn.TimerParam(WINDOW_END),
                 buffering=beam.DoFn.TimerParam(BUFFERING)) -> Iterator[Request]:
         if not timer_set.read():
             buffering.set(Timestamp.of(self._clock()) + Duration.of(self._max_buffering_seconds))
             timer_set.write(True)
-        yield from self._add(element[1], window, buffer, count, window_end)
+        yield from self._add(element[1], window, buffer, count, next_check, window_end)
 
     @on_timer(WINDOW_END)
     def _on_window_end(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
                        count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                       next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
                        timer_set=beam.DoFn.StateParam(TIMER_SET)) -> Iterator[Request]:
         timer_set.clear()
-        yield from self._flush(buffer, count)
+        yield from self._flush(buffer, count, next_check)
 
     @on_timer(BUFFERING)
     def _on_buffering(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
                       count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
+                      next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
                       timer_set=beam.DoFn.StateParam(TIMER_SET)) -> Iterator[Request]:
         timer_set.clear()
-        yield from self._flush(buffer, count)
+        yield from self._flush(buffer, count, next_check)
 
 
 class _SendFn(beam.DoFn):
