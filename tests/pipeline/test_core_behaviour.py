@@ -1,0 +1,92 @@
+"""Core behaviour seen from a pipeline: concurrency, metrics, pickling."""
+
+import pickle
+import threading
+import time
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing.util import assert_that, equal_to
+
+from beam_batchput import BatchingConfig, WriteToSiteWise
+from beam_batchput.core.transforms import _SendFn
+from beam_batchput.services.sitewise import SiteWiseService
+from tests import fakes
+from tests.beam_helpers import pipeline
+
+NOW = int(time.time())
+
+
+class _ConcurrencyProbe:
+    """Accepts everything after a short pause; records the most calls in flight at once."""
+
+    lock = threading.Lock()
+    in_flight = 0
+    peak = 0
+
+    def __call__(self, method, kwargs, number):
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.peak = max(cls.peak, cls.in_flight)
+        time.sleep(0.05)  # a service's latency, so calls overlap
+        with cls.lock:
+            cls.in_flight -= 1
+        return {"errorEntries": []}
+
+
+def records(properties, points):
+    return [{"property_alias": "/c/%d" % p, "value": float(n), "timestamp": NOW - 600 + n}
+            for p in range(properties) for n in range(points)]
+
+
+def test_requests_are_sent_concurrently_up_to_max_in_flight():
+    fakes.reset("probe")
+    _ConcurrencyProbe.peak = 0
+    with pipeline() as p:
+        result = (p | beam.Create(records(200, 10))
+                  | WriteToSiteWise(max_in_flight=3, batching=BatchingConfig(num_shards=1),
+                                    client_factory=fakes.FakeClientFactory("probe", _ConcurrencyProbe())))
+        assert_that(result.written | beam.combiners.Count.Globally(), equal_to([2000]))
+    assert len(fakes.calls("probe")) == 20
+    assert _ConcurrencyProbe.peak == 3
+
+
+def test_metrics_count_records_requests_and_dead_letters():
+    fakes.reset("metrics")
+    plan = {"/c/0": ["ResourceNotFoundException"], "/c/1": ["ThrottlingException"]}
+    data = records(3, 10) + [{"property_alias": "/c/x", "value": 2 ** 40, "timestamp": NOW}]
+    p = pipeline()
+    _ = (p | beam.Create(data)
+         | WriteToSiteWise(client_factory=fakes.FakeClientFactory(
+             "metrics", fakes.SiteWiseEntryErrors(plan)), _sleep=lambda s: None))
+    result = p.run()
+    result.wait_until_finish()
+    found = result.metrics().query(MetricsFilter().with_namespace("beam_batchput.iotsitewise"))
+    counters = {c.key.metric.name: c.committed for c in found["counters"]}
+    assert counters["records_in"] == 31
+    assert counters["records_written"] == 20
+    assert counters["dead_letters_entry"] == 10
+    assert counters["dead_letters_validation"] == 1
+    assert counters["retried_records"] == 10
+    assert counters["requests_sent"] == len(fakes.calls("metrics"))
+    (dist,) = [d for d in found["distributions"] if d.key.metric.name == "records_per_request"]
+    assert dist.committed.sum == 40  # 30 points once, 10 of them again
+
+
+def test_the_send_dofn_pickles_without_a_client():
+    fn = _SendFn(SiteWiseService(), fakes.FakeClientFactory("pickle", fakes.accept_all),
+                 WriteToSiteWise()._retry, 4, False)
+    clone = pickle.loads(pickle.dumps(fn))
+    assert not hasattr(clone, "_client")
+    clone.setup()
+    try:
+        assert clone._client is not None
+    finally:
+        clone.teardown()
+
+
+def test_the_whole_transform_pickles_with_its_configuration():
+    transform = WriteToSiteWise(region_name="eu-west-1", endpoint_url="https://example.invalid")
+    clone = pickle.loads(pickle.dumps(transform))
+    assert clone._client_factory._config.region_name == "eu-west-1"
