@@ -1,0 +1,82 @@
+"""One case per writer for the shared contract suite.
+
+A case says how to make valid and invalid records of the service, and how a
+fake service answers: accepting everything, or failing every entry of a
+request with a given code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Dict, List
+
+from beam_batchput import writers
+from tests import fakes
+
+NOW = int(time.time())
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """How the contract suite drives one writer.
+
+    ``valid(i, ts)`` makes record number ``i`` at ``ts``; ``indices(kwargs)``
+    reads the record numbers back out of a request the writer sent.
+    """
+
+    name: str
+    writer: Callable[..., Any]
+    valid: Callable[[int, float], Dict[str, Any]]
+    invalid: List[Dict[str, Any]]
+    accept: Callable[[str, Dict[str, Any], int], Any]
+    fail_all: Callable[[Dict[str, Any], str], Any]
+    indices: Callable[[Dict[str, Any]], List[int]]
+    retryable_code: str
+    fatal_code: str
+    fatal_stage: str = "entry"
+    service_name: str = ""
+
+
+def _sitewise_valid(i: int, ts: float) -> Dict[str, Any]:
+    return {"property_alias": "/contract/p%d" % (i % 13), "value": float(i),
+            "timestamp": ts + i / 1000.0}
+
+
+def _sitewise_fail_all(kwargs: Dict[str, Any], code: str) -> Dict[str, Any]:
+    return {"errorEntries": [
+        {"entryId": e["entryId"], "errors": [{"errorCode": code, "errorMessage": "injected",
+                                              "timestamps": [v["timestamp"]
+                                                             for v in e["propertyValues"]]}]}
+        for e in kwargs["entries"]]}
+
+
+SITEWISE = Case(
+    name="sitewise",
+    writer=writers.WriteToSiteWise,
+    valid=_sitewise_valid,
+    invalid=[{"property_alias": "/contract/x", "value": 1e11, "timestamp": NOW},
+             {"value": 1.0, "timestamp": NOW},
+             {"property_alias": "/contract/x", "value": 1.0, "timestamp": NOW - 30 * 86400}],
+    accept=fakes.accept_all,
+    fail_all=_sitewise_fail_all,
+    indices=lambda kwargs: [int(v["value"]["doubleValue"]) for e in kwargs["entries"]
+                            for v in e["propertyValues"]],
+    retryable_code="ThrottlingException",
+    fatal_code="ResourceNotFoundException",
+    service_name="iotsitewise",
+)
+
+CASES = [SITEWISE]
+
+
+class FailFirstCalls:
+    """Fails every entry of the first ``times`` calls with ``code``, then accepts."""
+
+    def __init__(self, case: Case, code: str, times: int) -> None:
+        self._case, self._code, self._times = case, code, times
+
+    def __call__(self, method: str, kwargs: Dict[str, Any], number: int) -> Any:
+        if number <= self._times:
+            return self._case.fail_all(kwargs, self._code)
+        return self._case.accept(method, kwargs, number)
