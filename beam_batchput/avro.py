@@ -11,6 +11,7 @@ import base64
 import functools
 import json
 import os
+import time
 import uuid
 import zlib
 from typing import Any, Dict, Iterator, Mapping, Optional
@@ -21,7 +22,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms import trigger, window
-from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration
 
 from beam_batchput.core.records import DeadLetter, Stage, record_to_json
 
@@ -186,7 +187,7 @@ class WriteDeadLettersToAvro(beam.PTransform):
 
     def expand(self, letters: beam.PCollection) -> beam.PCollection:
         """Returns the PCollection of written file paths."""
-        windowed = letters | "Window" >> beam.WindowInto(
+        windowed = letters | "Stamp" >> beam.Map(_stamp_untimed) | "Window" >> beam.WindowInto(
             window.FixedWindows(self._window_seconds),
             trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
             accumulation_mode=trigger.AccumulationMode.DISCARDING,
@@ -198,6 +199,13 @@ class WriteDeadLettersToAvro(beam.PTransform):
                 | "Group" >> beam.GroupByKey()
                 | "Write" >> beam.ParDo(_WriteAvroFileFn(
                     self._path, self._prefix, shards, "dead_letter")))
+
+
+def _stamp_untimed(letter: Any, timestamp=beam.DoFn.TimestampParam) -> Any:
+    """Gives elements of bounded sources (timestamp -inf) the current time."""
+    if timestamp == MIN_TIMESTAMP:
+        return window.TimestampedValue(letter, time.time())
+    return letter
 
 
 class _ReadAvroFileFn(beam.DoFn):

@@ -9,12 +9,13 @@ to one service module; every keyword argument of ``AwsBatchWrite`` applies
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Dict, Type
 
 from beam_batchput.core.transforms import AwsBatchWrite
 from beam_batchput.services.sitewise import SiteWiseService
 
-__all__ = ["WriteToSiteWise"]
+__all__ = ["WRITERS", "WriterInfo", "WriteToSiteWise", "writer_info"]
 
 
 class WriteToSiteWise(AwsBatchWrite):
@@ -36,3 +37,41 @@ class WriteToSiteWise(AwsBatchWrite):
         super().__init__(
             SiteWiseService(enable_partial_entry_processing=enable_partial_entry_processing),
             **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class WriterInfo:
+    """How pipelines and tools find a writer.
+
+    Attributes:
+        service: The botocore service name, as in dead letters.
+        short_name: The name used on command lines, e.g. ``"sitewise"``.
+        writer: The PTransform class.
+        schema: The name of its shipped Avro record schema.
+    """
+
+    service: str
+    short_name: str
+    writer: Type[AwsBatchWrite]
+    schema: str
+
+
+#: Every writer, by botocore service name.
+WRITERS: Dict[str, WriterInfo] = {
+    info.service: info for info in (
+        WriterInfo("iotsitewise", "sitewise", WriteToSiteWise, "sitewise_record"),
+    )
+}
+
+
+def writer_info(name: str) -> WriterInfo:
+    """The writer for a botocore service name or a short name.
+
+    Raises:
+        ValueError: naming the known writers, for an unknown name.
+    """
+    for info in WRITERS.values():
+        if name in (info.service, info.short_name):
+            return info
+    raise ValueError("unknown service %r; known: %s" % (
+        name, ", ".join(sorted(i.short_name for i in WRITERS.values()))))

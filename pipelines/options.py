@@ -1,0 +1,45 @@
+"""Options every pipeline here shares: how its writers reach the service.
+
+Implementation note: Beam parses the flags of every ``PipelineOptions``
+subclass with one parser, so each flag is defined once, here or in exactly
+one pipeline's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+
+class WriterOptions(PipelineOptions):
+    """Client and batching options of the writers."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--region_name", default=None, help="AWS Region of the writers.")
+        parser.add_argument("--endpoint_url", default=None,
+                            help="A custom endpoint, e.g. the local emulator.")
+        parser.add_argument("--max_buffering_seconds", type=float, default=5.0,
+                            help="Processing-time bound on buffering a partial batch.")
+        parser.add_argument("--max_in_flight", type=int, default=4,
+                            help="Requests sent at once per worker thread.")
+
+    def validate_writer(self) -> None:
+        """Raises ValueError naming the first bad option."""
+        if not self.max_buffering_seconds > 0:
+            raise ValueError("--max_buffering_seconds must be positive, got %r"
+                             % self.max_buffering_seconds)
+        if self.max_in_flight < 1:
+            raise ValueError("--max_in_flight must be at least 1, got %r" % self.max_in_flight)
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            raise ValueError("--endpoint_url must be an http:// or https:// URL, got %r"
+                             % self.endpoint_url)
+
+    def writer_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments for a ``WriteTo…`` transform."""
+        self.validate_writer()
+        return dict(region_name=self.region_name, endpoint_url=self.endpoint_url,
+                    max_buffering_seconds=self.max_buffering_seconds,
+                    max_in_flight=self.max_in_flight)
