@@ -8,7 +8,7 @@ import logging
 import time
 import typing
 import zlib
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import BooleanCoder, PickleCoder, VarIntCoder
@@ -73,17 +73,27 @@ def _dead_letter(service: Service, record: str, code: str, message: str, stage: 
 
 
 class _PrepareFn(beam.DoFn):
-    """Record → ((scope, shard), Item), or a validation dead letter."""
+    """Record → items gathered per key and window, or a validation dead letter.
 
-    def __init__(self, service: Service, num_shards: int) -> None:
+    Implementation note: items of one bundle are handed on in chunks per
+    (key, window), not one by one, so the stateful step downstream pays its
+    per-element state and timer costs once per chunk.
+    """
+
+    def __init__(self, service: Service, num_shards: int, chunk_size: int) -> None:
         self._service = service
         self._num_shards = num_shards
+        self._chunk_size = chunk_size
         self._byte_limit = service.limits.max_request_bytes
 
     def setup(self) -> None:
         self._metrics = WriterMetrics(self._service.name)
 
-    def process(self, record: Any, timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
+    def start_bundle(self) -> None:
+        self._chunks: Dict[Tuple[Any, Any], List[Item]] = {}
+
+    def process(self, record: Any, timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterator[Any]:
         self._metrics.records_in.inc()
         try:
             item = self._service.item(record_as_mapping(record))
@@ -102,7 +112,22 @@ class _PrepareFn(beam.DoFn):
         item.record = record_to_json(record)
         item.event_time = timestamp.micros
         shard = zlib.crc32(self._service.shard_key(item).encode("utf-8")) % self._num_shards
-        yield (item.scope, shard), item
+        slot = ((item.scope, shard), window)
+        chunk = self._chunks.setdefault(slot, [])
+        chunk.append(item)
+        if len(chunk) >= self._chunk_size:
+            yield self._emit(slot, self._chunks.pop(slot))
+
+    def finish_bundle(self) -> Iterator[Any]:
+        chunks, self._chunks = self._chunks, {}
+        for slot, chunk in chunks.items():
+            yield self._emit(slot, chunk)
+
+    @staticmethod
+    def _emit(slot: Tuple[Any, Any], chunk: List[Item]) -> WindowedValue:
+        key, win = slot
+        earliest = min(item.event_time for item in chunk)
+        return WindowedValue((key, chunk), Timestamp(micros=earliest), (win,))
 
 
 class _BatchFnBase(beam.DoFn):
@@ -125,11 +150,11 @@ class _BatchFnBase(beam.DoFn):
         self._max_buffering_seconds = max_buffering_seconds
         self._clock = clock or time.time
 
-    def _add(self, item: Item, window: Any, buffer: Any, count: Any, next_check: Any,
+    def _add(self, chunk: List[Item], window: Any, buffer: Any, count: Any, next_check: Any,
              window_end: Any) -> Iterator[Request]:
         window_end.set(window.max_timestamp())
-        buffer.add(item)
-        buffered = (count.read() or 0) + 1
+        buffer.add(chunk)
+        buffered = (count.read() or 0) + len(chunk)
         count.write(buffered)
         if buffered < (next_check.read() or self._max_buffered):
             return
@@ -138,19 +163,19 @@ class _BatchFnBase(beam.DoFn):
         # later, and past the hard cap everything goes, so memory stays bounded
         # by (_HARD_CAP_FACTOR + 1) * max_buffered records per key and window.
         limits, entry_id = self._service.limits, self._service.entry_id
-        items = list(buffer.read())
+        items = [item for stored in buffer.read() for item in stored]
         full, leftover = split_full(items, limits, entry_id)
         if len(leftover) >= _HARD_CAP_FACTOR * self._max_buffered:
             full, leftover = pack(items, limits, entry_id), []
         buffer.clear()
-        for rest in leftover:
-            buffer.add(rest)
+        if leftover:
+            buffer.add(leftover)
         count.write(len(leftover))
         next_check.write(len(leftover) + self._max_buffered)
         yield from full
 
     def _flush(self, buffer: Any, count: Any, next_check: Any) -> Iterator[Request]:
-        items = list(buffer.read())
+        items = [item for stored in buffer.read() for item in stored]
         buffer.clear()
         count.clear()
         next_check.clear()
@@ -167,7 +192,7 @@ class _BoundedBatchFn(_BatchFnBase):
 
     WINDOW_END = TimerSpec("window_end", TimeDomain.WATERMARK)
 
-    def process(self, element: Tuple[Any, Item], window=beam.DoFn.WindowParam,
+    def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
                 buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
                 count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
                 next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
@@ -189,7 +214,7 @@ class _StreamingBatchFn(_BatchFnBase):
     TIMER_SET = ReadModifyWriteStateSpec("buffering_timer_set", BooleanCoder())
     BUFFERING = TimerSpec("buffering", TimeDomain.REAL_TIME)
 
-    def process(self, element: Tuple[Any, Item], window=beam.DoFn.WindowParam,
+    def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
                 buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
                 count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
                 next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
@@ -373,8 +398,10 @@ class AwsBatchWrite(beam.PTransform):
         service = self._service
         max_buffered = self._batching.max_buffered_records or service.limits.default_buffered_records
         prepared = records | "Prepare" >> beam.ParDo(
-            _PrepareFn(service, self._batching.num_shards)).with_output_types(
-                typing.Tuple[typing.Tuple[typing.Tuple[str, ...], int], Item]).with_outputs(
+            _PrepareFn(service, self._batching.num_shards, service.limits.max_items)
+        ).with_output_types(
+                typing.Tuple[typing.Tuple[typing.Tuple[str, ...], int], typing.List[Item]]
+        ).with_outputs(
                     _FAILED, main="items")
         batch_fn = _BoundedBatchFn if records.is_bounded else _StreamingBatchFn
         requests = prepared["items"] | "Batch" >> beam.ParDo(
