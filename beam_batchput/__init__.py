@@ -4,7 +4,7 @@ from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
 from beam_batchput.core.errors import RequestFailedError
 from beam_batchput.core.records import DeadLetter, Receipt, Stage
 from beam_batchput.core.transforms import AwsBatchWrite, WriteResult
-from beam_batchput.writers import WriteToSiteWise
+from beam_batchput.writers import WriteToDataZone, WriteToSiteWise, WriteToTwinMaker
 
 __all__ = [
     "AwsBatchWrite",
@@ -16,7 +16,9 @@ __all__ = [
     "RetryConfig",
     "Stage",
     "WriteResult",
+    "WriteToDataZone",
     "WriteToSiteWise",
+    "WriteToTwinMaker",
 ]
 
 __version__ = "0.1.0"

@@ -13,9 +13,16 @@ import dataclasses
 from typing import Any, Dict, Type
 
 from beam_batchput.core.transforms import AwsBatchWrite
+from beam_batchput.services.datazone import (
+    DEFAULT_MAX_FORMS_PER_REQUEST,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DataZoneService,
+)
 from beam_batchput.services.sitewise import SiteWiseService
+from beam_batchput.services.twinmaker import TwinMakerService
 
-__all__ = ["WRITERS", "WriterInfo", "WriteToSiteWise", "writer_info"]
+__all__ = ["WRITERS", "WriterInfo", "WriteToDataZone", "WriteToSiteWise", "WriteToTwinMaker",
+           "writer_info"]
 
 
 class WriteToSiteWise(AwsBatchWrite):
@@ -39,6 +46,43 @@ class WriteToSiteWise(AwsBatchWrite):
             **kwargs)
 
 
+class WriteToTwinMaker(AwsBatchWrite):
+    """Writes property values to AWS IoT TwinMaker with BatchPutPropertyValues.
+
+    Records name ``workspace_id``, ``entity_id``, ``component_name`` (or
+    ``component_path``), ``property_name``, ``value`` and ``timestamp`` (sent as
+    the ISO-8601 ``time`` field). One request targets one workspace and carries
+    at most 10 entries of at most 10 values.
+
+    Args:
+        **kwargs: Any keyword argument of ``AwsBatchWrite``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(TwinMakerService(), **kwargs)
+
+
+class WriteToDataZone(AwsBatchWrite):
+    """Writes time-series form data points to Amazon DataZone with PostTimeSeriesDataPoints.
+
+    Records name ``domain_id``, ``entity_type`` (ASSET or LISTING), ``entity_id``,
+    ``form_name``, ``type_identifier``, optional ``type_revision``, ``timestamp``
+    and ``content`` (JSON text or a dict). One request targets one entity and
+    succeeds or fails whole; its ``clientToken`` is derived from its content, so
+    a replayed request does not write twice.
+
+    Args:
+        max_forms_per_request: Forms per call (AWS documents no maximum).
+        max_request_bytes: Serialized form bytes per call, or None.
+        **kwargs: Any keyword argument of ``AwsBatchWrite``.
+    """
+
+    def __init__(self, *, max_forms_per_request: int = DEFAULT_MAX_FORMS_PER_REQUEST,
+                 max_request_bytes: Any = DEFAULT_MAX_REQUEST_BYTES, **kwargs: Any) -> None:
+        super().__init__(DataZoneService(max_forms_per_request=max_forms_per_request,
+                                         max_request_bytes=max_request_bytes), **kwargs)
+
+
 @dataclasses.dataclass(frozen=True)
 class WriterInfo:
     """How pipelines and tools find a writer.
@@ -60,6 +104,8 @@ class WriterInfo:
 WRITERS: Dict[str, WriterInfo] = {
     info.service: info for info in (
         WriterInfo("iotsitewise", "sitewise", WriteToSiteWise, "sitewise_record"),
+        WriterInfo("iottwinmaker", "twinmaker", WriteToTwinMaker, "twinmaker_record"),
+        WriterInfo("datazone", "datazone", WriteToDataZone, "datazone_record"),
     )
 }
 

@@ -8,6 +8,7 @@ request with a given code.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any, Callable, Dict, List
 
@@ -67,7 +68,68 @@ SITEWISE = Case(
     service_name="iotsitewise",
 )
 
-CASES = [SITEWISE]
+def _twinmaker_valid(i: int, ts: float) -> Dict[str, Any]:
+    return {"workspace_id": "ws-%d" % (i % 2), "entity_id": "pump-%d" % (i % 5),
+            "component_name": "telemetry", "property_name": "flow", "value": float(i),
+            "timestamp": ts + i / 1000.0}
+
+
+def _twinmaker_fail_all(kwargs: Dict[str, Any], code: str) -> Dict[str, Any]:
+    return {"errorEntries": [{"errors": [{"errorCode": code, "errorMessage": "injected",
+                                          "entry": entry}]} for entry in kwargs["entries"]]}
+
+
+TWINMAKER = Case(
+    name="twinmaker",
+    writer=writers.WriteToTwinMaker,
+    valid=_twinmaker_valid,
+    invalid=[{"workspace_id": "ws-0", "entity_id": "pump-0", "component_name": "telemetry",
+              "property_name": "flow", "value": float("nan"), "timestamp": NOW},
+             {"workspace_id": "ws 0", "entity_id": "pump-0", "component_name": "telemetry",
+              "property_name": "flow", "value": 1.0, "timestamp": NOW},
+             {"workspace_id": "ws-0", "entity_id": "pump-0", "property_name": "flow",
+              "value": 1.0, "timestamp": NOW}],
+    accept=lambda method, kwargs, number: {"errorEntries": []},
+    fail_all=_twinmaker_fail_all,
+    indices=lambda kwargs: [int(v["value"]["doubleValue"]) for e in kwargs["entries"]
+                            for v in e["propertyValues"]],
+    retryable_code="ThrottlingException",
+    fatal_code="409",
+    service_name="iottwinmaker",
+)
+
+
+def _datazone_valid(i: int, ts: float) -> Dict[str, Any]:
+    return {"domain_id": "dzd_contract", "entity_type": "ASSET", "entity_id": "asset%d" % (i % 3),
+            "form_name": "quality", "type_identifier": "amazon.datazone.DataQualityResultFormType",
+            "timestamp": ts + i / 1000.0, "content": {"i": i, "passed": i % 7 != 0}}
+
+
+def _datazone_fail_all(kwargs: Dict[str, Any], code: str) -> Any:
+    status = {"ThrottlingException": 429, "ResourceNotFoundException": 404}.get(code, 400)
+    raise fakes.client_error(code, status)
+
+
+DATAZONE = Case(
+    name="datazone",
+    writer=writers.WriteToDataZone,
+    valid=_datazone_valid,
+    invalid=[{"domain_id": "nope", "entity_type": "ASSET", "entity_id": "a", "form_name": "f",
+              "type_identifier": "t", "timestamp": NOW, "content": "{}"},
+             {"domain_id": "dzd_x", "entity_type": "TABLE", "entity_id": "a", "form_name": "f",
+              "type_identifier": "t", "timestamp": NOW, "content": "{}"},
+             {"domain_id": "dzd_x", "entity_type": "ASSET", "entity_id": "a", "form_name": "f",
+              "type_identifier": "t", "timestamp": NOW, "content": "{not json"}],
+    accept=lambda method, kwargs, number: {"forms": kwargs["forms"]},
+    fail_all=_datazone_fail_all,
+    indices=lambda kwargs: [json.loads(f["content"])["i"] for f in kwargs["forms"]],
+    retryable_code="ThrottlingException",
+    fatal_code="ResourceNotFoundException",
+    fatal_stage="request",
+    service_name="datazone",
+)
+
+CASES = [SITEWISE, TWINMAKER, DATAZONE]
 
 
 class FailFirstCalls:
