@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
+import functools
 import logging
+import pickle
 import time
 import typing
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.coders import BooleanCoder, PickleCoder, VarIntCoder
+from apache_beam.coders import BooleanCoder, BytesCoder, VarIntCoder
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
@@ -130,6 +132,10 @@ class _PrepareFn(beam.DoFn):
         return WindowedValue((key, chunk), Timestamp(micros=earliest), (win,))
 
 
+def _unpickle_all(buffer: Any) -> List[Item]:
+    return [item for stored in buffer.read() for item in pickle.loads(stored)]
+
+
 class _BatchFnBase(beam.DoFn):
     """Buffers items per key and window; emits packed requests.
 
@@ -137,11 +143,8 @@ class _BatchFnBase(beam.DoFn):
     items wait, and everything when the window closes (and, in streaming,
     when the processing-time bound passes). On runners that hold the
     watermark for timers (Dataflow, Flink) window-end output is on time.
+    The concrete classes come from :func:`_batch_fn_class`.
     """
-
-    BUFFER = BagStateSpec("buffer", PickleCoder())
-    COUNT = ReadModifyWriteStateSpec("count", VarIntCoder())
-    NEXT_CHECK = ReadModifyWriteStateSpec("next_check", VarIntCoder())
 
     def __init__(self, service: Service, max_buffered: int, max_buffering_seconds: float,
                  clock: Optional[Callable[[], float]] = None) -> None:
@@ -153,7 +156,7 @@ class _BatchFnBase(beam.DoFn):
     def _add(self, chunk: List[Item], window: Any, buffer: Any, count: Any, next_check: Any,
              window_end: Any) -> Iterator[Request]:
         window_end.set(window.max_timestamp())
-        buffer.add(chunk)
+        buffer.add(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
         buffered = (count.read() or 0) + len(chunk)
         count.write(buffered)
         if buffered < (next_check.read() or self._max_buffered):
@@ -163,19 +166,19 @@ class _BatchFnBase(beam.DoFn):
         # later, and past the hard cap everything goes, so memory stays bounded
         # by (_HARD_CAP_FACTOR + 1) * max_buffered records per key and window.
         limits, entry_id = self._service.limits, self._service.entry_id
-        items = [item for stored in buffer.read() for item in stored]
+        items = _unpickle_all(buffer)
         full, leftover = split_full(items, limits, entry_id)
         if len(leftover) >= _HARD_CAP_FACTOR * self._max_buffered:
             full, leftover = pack(items, limits, entry_id), []
         buffer.clear()
         if leftover:
-            buffer.add(leftover)
+            buffer.add(pickle.dumps(leftover, pickle.HIGHEST_PROTOCOL))
         count.write(len(leftover))
         next_check.write(len(leftover) + self._max_buffered)
         yield from full
 
     def _flush(self, buffer: Any, count: Any, next_check: Any) -> Iterator[Request]:
-        items = [item for stored in buffer.read() for item in stored]
+        items = _unpickle_all(buffer)
         buffer.clear()
         count.clear()
         next_check.clear()
@@ -183,64 +186,72 @@ class _BatchFnBase(beam.DoFn):
             yield from pack(items, self._service.limits, self._service.entry_id)
 
 
-class _BoundedBatchFn(_BatchFnBase):
-    """Batching for bounded input: by size and at window end only.
+@functools.lru_cache(maxsize=None)
+def _batch_fn_class(bounded: bool, tag: str) -> type:
+    """The batching DoFn class, with state and timer names unique to ``tag``.
 
-    Implementation note: no processing-time timer, which bounded input does not
-    need and which would keep the DirectRunner off its portable batch runner.
+    Implementation note: Beam's portable runner mixes up the timers of two
+    stateful steps of one stage that share timer names (records were silently
+    left unsent), so every writer's batching step gets names of its own.
+    Bounded input gets no processing-time timer: it does not need one, and one
+    would keep the DirectRunner off its portable batch runner.
     """
+    buffer_spec = BagStateSpec("buffer_" + tag, BytesCoder())
+    count_spec = ReadModifyWriteStateSpec("count_" + tag, VarIntCoder())
+    next_spec = ReadModifyWriteStateSpec("next_check_" + tag, VarIntCoder())
+    window_spec = TimerSpec("window_end_" + tag, TimeDomain.WATERMARK)
 
-    WINDOW_END = TimerSpec("window_end", TimeDomain.WATERMARK)
+    if bounded:
+        class _BoundedBatchFn(_BatchFnBase):
+            def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
+                        buffer=beam.DoFn.StateParam(buffer_spec),
+                        count=beam.DoFn.StateParam(count_spec),
+                        next_check=beam.DoFn.StateParam(next_spec),
+                        window_end=beam.DoFn.TimerParam(window_spec)) -> Iterator[Request]:
+                yield from self._add(element[1], window, buffer, count, next_check, window_end)
 
-    def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
-                buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
-                count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
-                next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
-                window_end=beam.DoFn.TimerParam(WINDOW_END)) -> Iterator[Request]:
-        yield from self._add(element[1], window, buffer, count, next_check, window_end)
+            @on_timer(window_spec)
+            def _on_window_end(self, buffer=beam.DoFn.StateParam(buffer_spec),
+                               count=beam.DoFn.StateParam(count_spec),
+                               next_check=beam.DoFn.StateParam(next_spec)) -> Iterator[Request]:
+                yield from self._flush(buffer, count, next_check)
 
-    @on_timer(WINDOW_END)
-    def _on_window_end(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
-                       count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
-                       next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK)
-                       ) -> Iterator[Request]:
-        yield from self._flush(buffer, count, next_check)
+        return _BoundedBatchFn
 
+    timer_set_spec = ReadModifyWriteStateSpec("buffering_timer_set_" + tag, BooleanCoder())
+    buffering_spec = TimerSpec("buffering_" + tag, TimeDomain.REAL_TIME)
 
-class _StreamingBatchFn(_BatchFnBase):
-    """Batching for unbounded input: by size, by a processing-time bound, at window end."""
+    class _StreamingBatchFn(_BatchFnBase):
+        def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
+                    buffer=beam.DoFn.StateParam(buffer_spec),
+                    count=beam.DoFn.StateParam(count_spec),
+                    next_check=beam.DoFn.StateParam(next_spec),
+                    timer_set=beam.DoFn.StateParam(timer_set_spec),
+                    window_end=beam.DoFn.TimerParam(window_spec),
+                    buffering=beam.DoFn.TimerParam(buffering_spec)) -> Iterator[Request]:
+            if not timer_set.read():
+                buffering.set(Timestamp.of(self._clock())
+                              + Duration.of(self._max_buffering_seconds))
+                timer_set.write(True)
+            yield from self._add(element[1], window, buffer, count, next_check, window_end)
 
-    WINDOW_END = TimerSpec("window_end", TimeDomain.WATERMARK)
-    TIMER_SET = ReadModifyWriteStateSpec("buffering_timer_set", BooleanCoder())
-    BUFFERING = TimerSpec("buffering", TimeDomain.REAL_TIME)
+        @on_timer(window_spec)
+        def _on_window_end(self, buffer=beam.DoFn.StateParam(buffer_spec),
+                           count=beam.DoFn.StateParam(count_spec),
+                           next_check=beam.DoFn.StateParam(next_spec),
+                           timer_set=beam.DoFn.StateParam(timer_set_spec)) -> Iterator[Request]:
+            timer_set.clear()
+            yield from self._flush(buffer, count, next_check)
 
-    def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
-                buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
-                count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
-                next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
-                timer_set=beam.DoFn.StateParam(TIMER_SET),
-                window_end=beam.DoFn.TimerParam(WINDOW_END),
-                buffering=beam.DoFn.TimerParam(BUFFERING)) -> Iterator[Request]:
-        if not timer_set.read():
-            buffering.set(Timestamp.of(self._clock()) + Duration.of(self._max_buffering_seconds))
-            timer_set.write(True)
-        yield from self._add(element[1], window, buffer, count, next_check, window_end)
+        @on_timer(buffering_spec)
+        def _on_buffering(self, buffer=beam.DoFn.StateParam(buffer_spec),
+                          count=beam.DoFn.StateParam(count_spec),
+                          next_check=beam.DoFn.StateParam(next_spec),
+                          timer_set=beam.DoFn.StateParam(timer_set_spec)) -> Iterator[Request]:
+            timer_set.clear()
+            yield from self._flush(buffer, count, next_check)
 
-    @on_timer(WINDOW_END)
-    def _on_window_end(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
-                       count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
-                       next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
-                       timer_set=beam.DoFn.StateParam(TIMER_SET)) -> Iterator[Request]:
-        timer_set.clear()
-        yield from self._flush(buffer, count, next_check)
-
-    @on_timer(BUFFERING)
-    def _on_buffering(self, buffer=beam.DoFn.StateParam(_BatchFnBase.BUFFER),
-                      count=beam.DoFn.StateParam(_BatchFnBase.COUNT),
-                      next_check=beam.DoFn.StateParam(_BatchFnBase.NEXT_CHECK),
-                      timer_set=beam.DoFn.StateParam(TIMER_SET)) -> Iterator[Request]:
-        timer_set.clear()
-        yield from self._flush(buffer, count, next_check)
+    return _StreamingBatchFn
 
 
 class _SendFn(beam.DoFn):
@@ -394,6 +405,12 @@ class AwsBatchWrite(beam.PTransform):
         self._sleep = _sleep
         self._clock = _clock
 
+    def _state_tag(self, records: beam.PCollection) -> str:
+        """A short tag unique to this application of the transform, stable across runs."""
+        current = getattr(records.pipeline, "_current_transform", None)
+        label = current().full_label if callable(current) else self.label
+        return "%08x" % zlib.crc32(("%s|%s" % (self._service.name, label)).encode("utf-8"))
+
     def expand(self, records: beam.PCollection) -> WriteResult:
         service = self._service
         max_buffered = self._batching.max_buffered_records or service.limits.default_buffered_records
@@ -403,7 +420,7 @@ class AwsBatchWrite(beam.PTransform):
                 typing.Tuple[typing.Tuple[typing.Tuple[str, ...], int], typing.List[Item]]
         ).with_outputs(
                     _FAILED, main="items")
-        batch_fn = _BoundedBatchFn if records.is_bounded else _StreamingBatchFn
+        batch_fn = _batch_fn_class(bool(records.is_bounded), self._state_tag(records))
         requests = prepared["items"] | "Batch" >> beam.ParDo(
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(_SendFn(

@@ -90,3 +90,26 @@ def test_the_whole_transform_pickles_with_its_configuration():
     transform = WriteToSiteWise(region_name="eu-west-1", endpoint_url="https://example.invalid")
     clone = pickle.loads(pickle.dumps(transform))
     assert clone._client_factory._config.region_name == "eu-west-1"
+
+
+def _route_all_to_a(record):
+    yield beam.pvalue.TaggedOutput("a", record)
+
+
+def test_two_writers_fed_by_one_step_each_send_their_records():
+    # Regression: stateful steps of one fused stage sharing timer names lost
+    # their window-end flush on the portable runner; every writer now names
+    # its state and timers apart.
+    from beam_batchput import WriteToTwinMaker
+
+    fakes.reset("fused-a")
+    fakes.reset("fused-b")
+    with pipeline() as p:
+        routed = (p | beam.Create(records(5, 1))
+                  | beam.ParDo(_route_all_to_a).with_outputs("a", "b"))
+        _ = routed["a"] | "A" >> WriteToSiteWise(
+            client_factory=fakes.FakeClientFactory("fused-a", fakes.accept_all))
+        _ = routed["b"] | "B" >> WriteToTwinMaker(
+            client_factory=fakes.FakeClientFactory("fused-b", fakes.accept_all))
+    assert sum(len(c["kwargs"]["entries"]) for c in fakes.calls("fused-a")) == 5
+    assert fakes.calls("fused-b") == []

@@ -1,0 +1,78 @@
+"""An in-process stub transport: real boto3 clients, canned answers, no network.
+
+botocore serializes and signs every request as usual; a ``before-send`` handler
+answers it instead of the HTTP layer, so CPU figures measure the client and
+the connector, not a server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from typing import Any, Dict
+
+from botocore.awsrequest import AWSResponse
+
+from beam_batchput import ClientConfig
+
+# Answers that say "all accepted", per service.
+ACCEPTED: Dict[str, Any] = {
+    "iotsitewise": {"errorEntries": []},
+    "iottwinmaker": {"errorEntries": []},
+    "datazone": {"forms": []},
+    "connect": {"Successful": [], "Failed": []},
+    "iotevents-data": {"BatchPutMessageErrorEntries": []},
+}
+
+_COUNTS: Dict[str, int] = {}
+_LOCK = threading.Lock()
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **kwargs: Any):
+        yield self._body
+
+
+def requests_sent(name: str) -> int:
+    """How many requests stubs named ``name`` answered in this process."""
+    with _LOCK:
+        return _COUNTS.get(name, 0)
+
+
+def reset(name: str) -> None:
+    with _LOCK:
+        _COUNTS[name] = 0
+
+
+def stub_client(service: str, name: str = "stub") -> Any:
+    """A real boto3 client of ``service`` whose requests the stub answers."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    client = ClientConfig(region_name="us-east-1",
+                          endpoint_url="http://stub.invalid").create_client(service)
+    body = json.dumps(ACCEPTED[service]).encode()
+    status = 201 if service == "datazone" else 200
+
+    def answer(request: Any, **kwargs: Any) -> AWSResponse:
+        with _LOCK:
+            _COUNTS[name] = _COUNTS.get(name, 0) + 1
+        return AWSResponse(request.url, status, {"content-type": "application/json"}, _Raw(body))
+
+    client.meta.events.register("before-send", answer)
+    return client
+
+
+class StubClientFactory:
+    """Picklable client factory for the writers."""
+
+    def __init__(self, service: str, name: str = "stub") -> None:
+        self._service = service
+        self._name = name
+
+    def __call__(self) -> Any:
+        return stub_client(self._service, self._name)
