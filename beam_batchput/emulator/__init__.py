@@ -1,0 +1,43 @@
+"""A local emulator of the five batch-put APIs, over real HTTP.
+
+It routes and validates requests with botocore's service models, enforces the
+documented limits the models lack, checks SigV4 signatures, keeps what it is
+sent in memory, and injects seeded faults. Point boto3 at it with
+``endpoint_url=emulator.endpoint_url`` and ``Config(inject_host_prefix=False)``::
+
+    with Emulator(config={"iotsitewise": {"property_aliases": ["/t1/power"]}}) as emulator:
+        ...
+
+Inspection API (no signature needed): ``GET /_emulator/store`` (the snapshot),
+``GET /_emulator/requests`` (the request log), ``POST /_emulator/reset``,
+``GET|POST /_emulator/faults`` (body: service or ``"*"`` → FaultConfig fields, or null).
+
+Snapshot JSON: every service's key is always there; its inner mapping appears once
+something is stored::
+
+    {"iotsitewise": {"values": {"<alias or assetId/propertyId>": [
+        {"timeInSeconds": 1, "offsetInNanos": 0, "quality": "GOOD",
+         "value": {"doubleValue": 1.5}}]}},                       # ordered by time
+     "iottwinmaker": {"values": {"<workspace>/<entity>/<component>/<property>": [
+        {"time": "2024-05-01T12:00:00Z", "value": {"doubleValue": 1.5}}]}},  # by time
+     "datazone": {"dataPoints": {"<domain>/<ASSET|LISTING>/<entity>": [
+        {"id": "...", "formName": "...", "typeIdentifier": "...", "typeRevision": "1",
+         "timestamp": 1714564800.0, "content": "{...}"}]}},        # by timestamp
+     "connect": {"values": {"<instance>/<table>": [
+        {"RecordId": "...", "PrimaryValues": [{"AttributeName": "...", "Value": "..."}],
+         "AttributeName": "...", "Value": "...", "LockVersion": {...},
+         "LastModifiedTime": 1714564800.0}]}},
+     "iotevents-data": {"messages": {"<inputName>": [
+        {"messageId": "...", "payload": "<base64>", "payloadText": "<utf-8 or null>",
+         "timestamp": {"timeInMillis": 1714564800000}}]}}}        # arrival order
+
+Request log records: ``{"seq", "service", "operation", "status", "errorCode",
+"request"}`` where ``request`` holds the parsed input members (timestamps as
+epoch seconds), ``status`` is None and ``errorCode`` "ConnectionDropped" for a
+dropped connection.
+"""
+
+from beam_batchput.emulator.faults import FaultConfig
+from beam_batchput.emulator.server import Emulator
+
+__all__ = ["Emulator", "FaultConfig"]

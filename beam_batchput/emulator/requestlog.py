@@ -1,0 +1,49 @@
+"""The log of requests received, in arrival order."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any, Dict, List, Optional
+
+__all__ = ["RequestLog"]
+
+
+class RequestLog:
+    """Thread-safe list of request records.
+
+    Each record: ``seq`` (arrival number), ``service``, ``operation``, ``status``
+    (None for a dropped connection), ``errorCode`` (None on success) and
+    ``request`` (the parsed input members, None when unparsable).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: List[Dict[str, Any]] = []
+        self._next = 0
+
+    def open(self, service: Optional[str], operation: Optional[str]) -> Dict[str, Any]:
+        """Appends a record at arrival and returns it for completion."""
+        with self._lock:
+            self._next += 1
+            record = {"seq": self._next, "service": service, "operation": operation,
+                      "status": None, "errorCode": None, "request": None}
+            self._records.append(record)
+            return record
+
+    def close(self, record: Dict[str, Any], status: Optional[int], error_code: Optional[str],
+              request: Any) -> None:
+        """Fills in the outcome of a record."""
+        with self._lock:
+            record.update(status=status, errorCode=error_code, request=request)
+
+    def records(self) -> List[Dict[str, Any]]:
+        """A copy of every record, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._records)
+
+    def clear(self) -> None:
+        """Forgets every record."""
+        with self._lock:
+            self._records = []
+            self._next = 0

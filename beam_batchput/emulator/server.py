@@ -1,0 +1,194 @@
+"""The emulator: a threaded HTTP server on a loopback address."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+
+from beam_batchput.emulator.auth import SigV4Verifier
+from beam_batchput.emulator.dispatcher import Dispatcher
+from beam_batchput.emulator.faults import FaultConfig, configs_from_mapping
+from beam_batchput.emulator.models import Router
+from beam_batchput.emulator.requestlog import RequestLog
+from beam_batchput.emulator.resources import SERVICES, ConfigSource, load_config
+from beam_batchput.emulator.services import HANDLERS
+from beam_batchput.emulator.store import Store
+
+__all__ = ["Emulator"]
+
+_LOG = logging.getLogger(__name__)
+
+FaultsSource = Mapping[str, Union[FaultConfig, Mapping[str, Any], None]]
+
+
+@functools.lru_cache(maxsize=None)
+def _router() -> Router:
+    """Routes are the same for every emulator; loading the models once saves time."""
+    return Router({handler.service: tuple(handler.operations) for handler in HANDLERS})
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, dispatcher: Dispatcher, family: int) -> None:
+        self.address_family = family
+        self.dispatcher = dispatcher
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+    server_version = "beam-batchput-emulator"
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        answer = self.server.dispatcher.dispatch(self.command, self.path,
+                                                 dict(self.headers.items()), body)
+        if answer.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if answer.delay:
+            time.sleep(answer.delay)
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        _LOG.debug("%s " + format, self.address_string(), *args)
+
+
+class Emulator:
+    """A local server speaking the five batch-put APIs over HTTP.
+
+    Args:
+        host: A loopback address to bind (127.0.0.1, ::1 or localhost).
+        port: The port; 0 picks a free one.
+        config: The resources: None (every resource exists), a JSON/YAML file path,
+            or the mapping itself.
+        credentials: Access key id → secret accepted in signatures; None means
+            ``{"testing": "testing"}``.
+        faults: Service name (or ``"*"`` for every service not named) → a
+            :class:`FaultConfig` or its fields as a mapping.
+        clock: Seconds since the epoch, now (SiteWise's timestamp window).
+
+    Raises:
+        ValueError: On a non-loopback host, a bad port, config or fault config.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
+                 credentials: Optional[Mapping[str, str]] = None,
+                 faults: Optional[FaultsSource] = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not _is_loopback(host):
+            raise ValueError("host must be a loopback address, got %r" % (host,))
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError("port must be an int in [0, 65535], got %r" % (port,))
+        self._host, self._port = host, port
+        sections = load_config(config)
+        self._store = Store(SERVICES)
+        self._log = RequestLog()
+        handlers = {cls.service: cls(sections[cls.service], self._store, clock)
+                    for cls in HANDLERS}
+        self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
+                                      self._store, self._log)
+        for service, spec in self._fault_configs(faults or {}).items():
+            self._dispatcher.set_faults(service, spec)
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+
+    @staticmethod
+    def _fault_configs(faults: FaultsSource) -> Dict[str, Optional[FaultConfig]]:
+        as_fields = {service: spec.to_dict() if isinstance(spec, FaultConfig) else spec
+                     for service, spec in faults.items()}
+        return configs_from_mapping(as_fields, SERVICES)
+
+    def start(self) -> "Emulator":
+        """Binds the port and serves in a background thread; returns self."""
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running at %s" % self.endpoint_url)
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        self._server = _Server((self._host, self._port), self._dispatcher, family)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="beam-batchput-emulator", daemon=True)
+        self._thread.start()
+        _LOG.info("emulator listening at %s", self.endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        """Stops serving and frees the port (no-op when not running)."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> "Emulator":
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
+
+    def snapshot(self) -> Dict[str, Any]:
+        """Everything stored, per service (the JSON of ``GET /_emulator/store``)."""
+        return self._store.snapshot()
+
+    def requests(self) -> List[Dict[str, Any]]:
+        """The request log (the JSON of ``GET /_emulator/requests``), oldest first."""
+        return self._log.records()
+
+    def reset(self) -> None:
+        """Forgets stored data and the request log; resources and faults stay."""
+        self._dispatcher.reset()
+
+    def set_faults(self, service: str, faults: Optional[FaultConfig]) -> None:
+        """Replaces the faults of one service (None removes them), restarting its seed.
+
+        Raises:
+            ValueError: On an unknown service, or per-entry rates for DataZone.
+        """
+        self._dispatcher.set_faults(service, faults)
+
+    def faults(self) -> Dict[str, Dict[str, Any]]:
+        """Service name → its fault config fields."""
+        return self._dispatcher.faults()
