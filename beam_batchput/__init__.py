@@ -4,7 +4,13 @@ from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
 from beam_batchput.core.errors import RequestFailedError
 from beam_batchput.core.records import DeadLetter, Receipt, Stage
 from beam_batchput.core.transforms import AwsBatchWrite, WriteResult
-from beam_batchput.writers import WriteToDataZone, WriteToSiteWise, WriteToTwinMaker
+from beam_batchput.writers import (
+    WriteToConnectDataTable,
+    WriteToDataZone,
+    WriteToIoTEvents,
+    WriteToSiteWise,
+    WriteToTwinMaker,
+)
 
 __all__ = [
     "AwsBatchWrite",
@@ -16,7 +22,9 @@ __all__ = [
     "RetryConfig",
     "Stage",
     "WriteResult",
+    "WriteToConnectDataTable",
     "WriteToDataZone",
+    "WriteToIoTEvents",
     "WriteToSiteWise",
     "WriteToTwinMaker",
 ]

@@ -13,16 +13,18 @@ import dataclasses
 from typing import Any, Dict, Type
 
 from beam_batchput.core.transforms import AwsBatchWrite
+from beam_batchput.services.connect import DEFAULT_MAX_VALUES_PER_REQUEST, ConnectDataTableService
 from beam_batchput.services.datazone import (
     DEFAULT_MAX_FORMS_PER_REQUEST,
     DEFAULT_MAX_REQUEST_BYTES,
     DataZoneService,
 )
+from beam_batchput.services.iotevents import IoTEventsService
 from beam_batchput.services.sitewise import SiteWiseService
 from beam_batchput.services.twinmaker import TwinMakerService
 
-__all__ = ["WRITERS", "WriterInfo", "WriteToDataZone", "WriteToSiteWise", "WriteToTwinMaker",
-           "writer_info"]
+__all__ = ["WRITERS", "WriterInfo", "WriteToConnectDataTable", "WriteToDataZone",
+           "WriteToIoTEvents", "WriteToSiteWise", "WriteToTwinMaker", "writer_info"]
 
 
 class WriteToSiteWise(AwsBatchWrite):
@@ -83,6 +85,46 @@ class WriteToDataZone(AwsBatchWrite):
                                          max_request_bytes=max_request_bytes), **kwargs)
 
 
+class WriteToConnectDataTable(AwsBatchWrite):
+    """Writes attribute values to Amazon Connect data tables with BatchCreateDataTableValue.
+
+    Records name ``instance_id``, ``data_table_id``, ``attribute_name``,
+    ``value`` (str), ``primary_values`` (a dict, or a list of name/value pairs)
+    and optional ``lock_version``. One request targets one table; failures are
+    matched back by primary values and attribute name.
+
+    Args:
+        max_values_per_request: Values per call (AWS documents no maximum).
+        **kwargs: Any keyword argument of ``AwsBatchWrite``.
+    """
+
+    def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST,
+                 **kwargs: Any) -> None:
+        super().__init__(ConnectDataTableService(max_values_per_request=max_values_per_request),
+                         **kwargs)
+
+
+class WriteToIoTEvents(AwsBatchWrite):
+    """Sends messages to AWS IoT Events inputs with BatchPutMessage.
+
+    AWS ended support for AWS IoT Events on 2026-05-20 (no new customers since
+    2025-05-20). The writer stays for existing deployments: it works with any
+    boto3, using a minimal bundled description of BatchPutMessage when the
+    installed botocore no longer ships ``iotevents-data``.
+
+    Records name ``input_name``, ``payload`` (bytes, str or a dict sent as
+    JSON), optional ``message_id`` (derived from the content when absent, so a
+    replay sends the same ids) and optional ``timestamp``. A request carries at
+    most 10 messages and 1,024 payload bytes.
+
+    Args:
+        **kwargs: Any keyword argument of ``AwsBatchWrite``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(IoTEventsService(), **kwargs)
+
+
 @dataclasses.dataclass(frozen=True)
 class WriterInfo:
     """How pipelines and tools find a writer.
@@ -106,6 +148,8 @@ WRITERS: Dict[str, WriterInfo] = {
         WriterInfo("iotsitewise", "sitewise", WriteToSiteWise, "sitewise_record"),
         WriterInfo("iottwinmaker", "twinmaker", WriteToTwinMaker, "twinmaker_record"),
         WriterInfo("datazone", "datazone", WriteToDataZone, "datazone_record"),
+        WriterInfo("connect", "connect", WriteToConnectDataTable, "connect_record"),
+        WriterInfo("iotevents-data", "iotevents", WriteToIoTEvents, "iotevents_record"),
     )
 }
 

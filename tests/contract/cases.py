@@ -129,7 +129,67 @@ DATAZONE = Case(
     service_name="datazone",
 )
 
-CASES = [SITEWISE, TWINMAKER, DATAZONE]
+CONNECT_INSTANCE = "11111111-2222-3333-4444-555555555555"
+
+
+def _connect_valid(i: int, ts: float) -> Dict[str, Any]:
+    return {"instance_id": CONNECT_INSTANCE, "data_table_id": "table-%d" % (i % 2),
+            "attribute_name": "status", "value": "v%d" % i,
+            "primary_values": {"customer": "c%05d" % i}}
+
+
+def _connect_fail_all(kwargs: Dict[str, Any], code: str) -> Dict[str, Any]:
+    return {"Successful": [], "Failed": [
+        {"PrimaryValues": v["PrimaryValues"], "AttributeName": v["AttributeName"],
+         "Message": "%s: injected" % code} for v in kwargs["Values"]]}
+
+
+CONNECT = Case(
+    name="connect",
+    writer=writers.WriteToConnectDataTable,
+    valid=_connect_valid,
+    invalid=[{"instance_id": CONNECT_INSTANCE, "data_table_id": "t", "attribute_name": "a",
+              "value": 5, "primary_values": {"k": "v"}},
+             {"instance_id": CONNECT_INSTANCE, "data_table_id": "t", "attribute_name": "a\nb",
+              "value": "x", "primary_values": {"k": "v"}},
+             {"instance_id": CONNECT_INSTANCE, "data_table_id": "t", "attribute_name": "a",
+              "value": "x", "primary_values": [["k"]]}],
+    accept=lambda method, kwargs, number: {"Successful": [], "Failed": []},
+    fail_all=_connect_fail_all,
+    indices=lambda kwargs: [int(v["Value"][1:]) for v in kwargs["Values"]],
+    retryable_code="ThrottlingException",
+    fatal_code="ResourceNotFoundException",
+    service_name="connect",
+)
+
+
+def _iotevents_valid(i: int, ts: float) -> Dict[str, Any]:
+    return {"input_name": "contract_input", "payload": {"i": i, "pressure": 100 + i},
+            "timestamp": ts + i / 1000.0}
+
+
+def _iotevents_fail_all(kwargs: Dict[str, Any], code: str) -> Dict[str, Any]:
+    return {"BatchPutMessageErrorEntries": [
+        {"messageId": m["messageId"], "errorCode": code, "errorMessage": "injected"}
+        for m in kwargs["messages"]]}
+
+
+IOTEVENTS = Case(
+    name="iotevents",
+    writer=writers.WriteToIoTEvents,
+    valid=_iotevents_valid,
+    invalid=[{"input_name": "9 bad", "payload": "{}"},
+             {"input_name": "contract_input", "payload": "x" * 1025},
+             {"input_name": "contract_input", "payload": "{}", "message_id": "has space"}],
+    accept=lambda method, kwargs, number: {"BatchPutMessageErrorEntries": []},
+    fail_all=_iotevents_fail_all,
+    indices=lambda kwargs: [json.loads(m["payload"])["i"] for m in kwargs["messages"]],
+    retryable_code="ThrottlingException",
+    fatal_code="ResourceNotFoundException",
+    service_name="iotevents-data",
+)
+
+CASES = [SITEWISE, TWINMAKER, DATAZONE, CONNECT, IOTEVENTS]
 
 
 class FailFirstCalls:

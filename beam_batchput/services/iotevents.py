@@ -1,0 +1,202 @@
+"""AWS IoT Events Data: BatchPutMessage.
+
+AWS ended support for AWS IoT Events on 2026-05-20 (no new customers since
+2025-05-20). This writer stays for existing deployments. The newest botocore no
+longer ships the ``iotevents-data`` model, so the package carries a minimal
+description of BatchPutMessage and uses it only when botocore lacks the service
+(see ``beam_batchput._botocore``).
+
+One record is one message to one input. A request carries at most 10 messages
+and 1,024 bytes of payload in total. Message ids not given are derived from the
+message content, so a replayed bundle sends the same ids and detectors, which
+process a message id once, do not process it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from beam_batchput.core.service import (
+    TRANSIENT_ERROR_CODES,
+    Entry,
+    Failure,
+    Item,
+    Limits,
+    Request,
+    Service,
+    content_id,
+)
+from beam_batchput.services._fields import Fields
+
+__all__ = ["IoTEventsService", "DUPLICATE_MESSAGE_ID_CODE", "MAX_MESSAGES_PER_REQUEST",
+           "MAX_PAYLOAD_BYTES_PER_REQUEST"]
+
+# [IoT Events API reference, BatchPutMessage, "The following limits apply"]: at
+# most 10 messages and 1,024 bytes of payload in total per request. Not in the
+# model. A single payload over the request budget can never be sent.
+MAX_MESSAGES_PER_REQUEST = 10
+MAX_PAYLOAD_BYTES_PER_REQUEST = 1024
+# Model (Message): messageId 1-64 ^[a-zA-Z0-9_-]+$, inputName 1-128
+# ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, timestamp.timeInMillis a long of at least 1.
+MAX_MESSAGE_ID_LENGTH = 64
+MAX_INPUT_NAME_LENGTH = 128
+_MESSAGE_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_INPUT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+MAX_TIME_IN_MILLIS = 2 ** 63 - 1
+# Derived message ids: 32 hex digits (128 bits) of a SHA-256 of the content.
+_DERIVED_ID_LENGTH = 32
+_NANOS_PER_MILLI = 1_000_000
+_FIELDS = ("input_name", "payload", "message_id", "timestamp")
+
+#: The code of a message whose id another message of the same request holds
+#: with different content (the service refuses duplicate ids in a batch).
+DUPLICATE_MESSAGE_ID_CODE = "DuplicateMessageId"
+
+# Per-message codes (the model's ErrorCode enum) and whole-request exception
+# names worth retrying: InternalFailure, ServiceUnavailable and Throttling, in
+# both forms, are all in TRANSIENT_ERROR_CODES. Not retried:
+# ResourceNotFoundException (the input does not exist), InvalidRequestException
+# and DUPLICATE_MESSAGE_ID_CODE.
+_RETRYABLE = TRANSIENT_ERROR_CODES
+
+
+def _payload(fields: Fields) -> bytes:
+    """The message payload as bytes: bytes as given, text as UTF-8, JSON compact."""
+    value = fields.raw("payload")
+    if value is None:
+        raise fields.fail("MissingField", "field 'payload' is required")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+    elif isinstance(value, str):
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise fields.fail("InvalidEncoding", "field 'payload' is text that is not valid "
+                              "UTF-8 (it holds lone surrogates)") from None
+    elif isinstance(value, (Mapping, list, tuple)):
+        try:
+            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise fields.fail("InvalidJson", "field 'payload' cannot be JSON: %s"
+                              % error) from None
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise fields.fail("InvalidEncoding", "field 'payload' holds text that is not "
+                              "valid UTF-8 (lone surrogates)") from None
+    else:
+        raise fields.fail("InvalidType", "field 'payload' must be bytes, text, a dict or a "
+                          "list, got %s" % type(value).__name__)
+    if not data:
+        raise fields.fail("InvalidLength", "field 'payload' is empty")
+    if len(data) > MAX_PAYLOAD_BYTES_PER_REQUEST:
+        raise fields.fail("PayloadTooLarge", "field 'payload' has %d bytes; a request carries "
+                          "at most %d bytes of payload" % (len(data),
+                                                           MAX_PAYLOAD_BYTES_PER_REQUEST))
+    return data
+
+
+def _millis(fields: Fields) -> Optional[int]:
+    """The optional timestamp in epoch milliseconds, rounded to the nearest."""
+    nanos = fields.timestamp_nanos("timestamp", required=False)
+    if nanos is None:
+        return None
+    millis = (nanos + _NANOS_PER_MILLI // 2) // _NANOS_PER_MILLI
+    if not 1 <= millis <= MAX_TIME_IN_MILLIS:
+        raise fields.fail("InvalidTimestamp", "timestamp %d ms must be after the epoch"
+                          % millis)
+    return millis
+
+
+
+class IoTEventsService(Service):
+    """AWS IoT Events Data BatchPutMessage.
+
+    AWS ended support for AWS IoT Events on 2026-05-20 (no new customers since
+    2025-05-20); this writer stays for existing deployments. The newest
+    botocore no longer ships the model, so the package carries a minimal
+    description of BatchPutMessage and uses it only when botocore lacks the
+    service.
+
+    Records: ``input_name``, ``payload`` (bytes sent as given, text sent as
+    UTF-8, or a dict or list sent as compact JSON with sorted keys; 1 to 1,024
+    bytes), optional ``message_id`` and optional ``timestamp`` (epoch seconds,
+    an aware datetime or ISO-8601 text; sent as ``timeInMillis``). Without a
+    ``message_id`` one is derived from the input name, payload and timestamp,
+    so a replay sends the same ids.
+
+    Requests carry at most 10 messages and 1,024 bytes of payload. Two messages
+    with the same id never travel in one request (the service would refuse the
+    whole batch): the first (in the deterministic packing order) is sent; an
+    identical message shares its outcome; a message with different content
+    fails with :data:`DUPLICATE_MESSAGE_ID_CODE`, not retried. Messages with
+    the same id share a shard, so they meet in one buffer.
+    """
+
+    name = "iotevents-data"
+    operation = "BatchPutMessage"
+    method = "batch_put_message"
+    limits = Limits(max_entries=MAX_MESSAGES_PER_REQUEST, max_values_per_entry=1,
+                    max_request_bytes=MAX_PAYLOAD_BYTES_PER_REQUEST)
+    retryable_codes: FrozenSet[str] = _RETRYABLE
+
+    def item(self, record: Mapping[str, Any]) -> Item:
+        fields = Fields(record, _FIELDS)
+        input_name = fields.string("input_name", max_len=MAX_INPUT_NAME_LENGTH,
+                                   pattern=_INPUT_NAME)
+        fields.resource = input_name
+        given_id = fields.string("message_id", required=False, max_len=MAX_MESSAGE_ID_LENGTH,
+                                 pattern=_MESSAGE_ID)
+        data = _payload(fields)
+        millis = _millis(fields)
+        digest = hashlib.sha256(data).hexdigest()
+        message_id = given_id or content_id(input_name, digest, millis,
+                                            length=_DERIVED_ID_LENGTH)
+        message: Dict[str, Any] = {"messageId": message_id, "inputName": input_name,
+                                   "payload": data}
+        if millis is not None:
+            message["timestamp"] = {"timeInMillis": millis}
+        return Item(scope=(), group=None, payload=message, size=len(data),
+                    sort_key="%s|%s|%s|%s" % (message_id, input_name, digest,
+                                              "" if millis is None else "%020d" % millis),
+                    item_id=message_id, resource=input_name)
+
+    def shard_key(self, item: Item) -> str:
+        """The message id, so messages with one id meet in one buffer."""
+        return item.payload["messageId"]
+
+    def build_request(self, scope: Tuple[str, ...], entries: Sequence[Entry]) -> dict:
+        messages: List[Dict[str, Any]] = []
+        seen = set()
+        for entry in entries:
+            for item in entry.items:
+                message_id = item.payload["messageId"]
+                if message_id not in seen:
+                    seen.add(message_id)
+                    messages.append(item.payload)
+        return {"messages": messages}
+
+    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+        # Implementation note: build_request sent the first message of each id;
+        # identical copies follow its fate, different ones fail here.
+        sent: Dict[str, Item] = {}
+        followers: Dict[str, List[Item]] = {}
+        for item in request.items:
+            message_id = item.payload["messageId"]
+            first = sent.setdefault(message_id, item)
+            if first is item:
+                followers[message_id] = [item]
+            elif item.payload == first.payload:
+                followers[message_id].append(item)
+            else:
+                yield Failure(item, DUPLICATE_MESSAGE_ID_CODE,
+                              "another message of the same request has messageId %r with "
+                              "different content; this one was not sent" % message_id)
+        for error in response.get("BatchPutMessageErrorEntries") or ():
+            for item in followers.pop(str(error.get("messageId")), ()):
+                yield Failure(item, str(error.get("errorCode") or "Unknown"),
+                              str(error.get("errorMessage") or ""))
