@@ -1,11 +1,12 @@
 # One command from a fresh clone: `make test` builds .venv, installs the
-# package with its test extras, and runs the suite.
+# package with its test extras, and runs the suite; `make demo` runs the demo
+# against the embedded emulator; `make bench` runs the benchmarks.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit demo clean
+.PHONY: test unit demo bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +16,12 @@ $(STAMP): setup.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/python -m pipelines.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
