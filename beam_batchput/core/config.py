@@ -96,7 +96,7 @@ class ClientConfig:
         max_pool_connections: HTTP connections per client.
         connect_timeout: Seconds to connect.
         read_timeout: Seconds to wait for a response.
-        botocore_max_attempts: Attempts of botocore's own standard retry mode
+        botocore_max_attempts: Attempts (the first included) of botocore's standard retry mode
             for whole-request throttling, 5xx and connection errors.
     """
 
@@ -143,7 +143,7 @@ class ClientConfig:
             region_name=self.region_name,
         )
         config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": self.botocore_max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self.botocore_max_attempts},
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,

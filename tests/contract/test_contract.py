@@ -12,7 +12,7 @@ from apache_beam.transforms import window
 from beam_batchput import _botocore
 from beam_batchput.core.packing import pack
 from tests import fakes
-from tests.beam_helpers import pipeline
+from tests.beam_helpers import Collect, pipeline
 from tests.contract.cases import CASES, NOW, FailFirstCalls
 
 WINDOW = 60
@@ -28,18 +28,6 @@ def _with_window(record, w=beam.DoFn.WindowParam):
     return json.dumps(record._asdict(), sort_keys=True), int(w.start)
 
 
-class _Collect:
-    """An assert_that matcher that keeps what it saw, for checks after the run."""
-
-    seen = {}
-
-    def __init__(self, key):
-        self.key = key
-
-    def __call__(self, actual):
-        _Collect.seen[self.key] = list(actual)
-
-
 def _run(case, name, records, behaviour, **kwargs):
     """Runs the writer on windowed records; returns (receipts, dead letters) as
     (JSON text, window start) pairs."""
@@ -48,11 +36,11 @@ def _run(case, name, records, behaviour, **kwargs):
         result = (p | beam.Create(records) | beam.WindowInto(window.FixedWindows(WINDOW))
                   | case.writer(client_factory=fakes.FakeClientFactory(name, behaviour),
                                 _sleep=lambda s: None, **kwargs))
-        assert_that(result.written | "w" >> beam.Map(_with_window), _Collect(name + "written"),
+        assert_that(result.written | "w" >> beam.Map(_with_window), Collect(name + "written"),
                     label="written")
-        assert_that(result.failed | "f" >> beam.Map(_with_window), _Collect(name + "failed"),
+        assert_that(result.failed | "f" >> beam.Map(_with_window), Collect(name + "failed"),
                     label="failed")
-    return _Collect.seen.pop(name + "written"), _Collect.seen.pop(name + "failed")
+    return Collect.pop(name + "written"), Collect.pop(name + "failed")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
