@@ -114,7 +114,8 @@ class _PrepareFn(beam.DoFn):
         item.record = record_to_json(record)
         item.event_time = timestamp.micros
         shard = zlib.crc32(self._service.shard_key(item).encode("utf-8")) % self._num_shards
-        slot = ((item.scope, shard), window)
+        # The key is (scope as text, shard): a key coders can prove deterministic.
+        slot = (("\x1f".join(item.scope), shard), window)
         chunk = self._chunks.setdefault(slot, [])
         chunk.append(item)
         if len(chunk) >= self._chunk_size:
@@ -417,7 +418,7 @@ class AwsBatchWrite(beam.PTransform):
         prepared = records | "Prepare" >> beam.ParDo(
             _PrepareFn(service, self._batching.num_shards, service.limits.max_items)
         ).with_output_types(
-                typing.Tuple[typing.Tuple[typing.Tuple[str, ...], int], typing.List[Item]]
+                typing.Tuple[typing.Tuple[str, int], typing.List[Item]]
         ).with_outputs(
                     _FAILED, main="items")
         batch_fn = _batch_fn_class(bool(records.is_bounded), self._state_tag(records))
