@@ -31,6 +31,7 @@ from beam_batchput.core.service import (
     Service,
 )
 from beam_batchput.services._fields import Fields
+from beam_batchput.services._identity import group_by_identity
 
 __all__ = ["ConnectDataTableService", "DEFAULT_MAX_VALUES_PER_REQUEST",
            "DUPLICATE_VALUE_CODE", "UNKNOWN_FAILURE_CODE"]
@@ -175,6 +176,10 @@ def _key(payload: Mapping[str, Any]) -> _Key:
     return pairs, str(payload.get("AttributeName"))
 
 
+def _item_key(item: Item) -> "_Key":
+    return _key(item.payload)
+
+
 def _code(message: str) -> str:
     """An error code read from a Failed entry's message."""
     match = _EXCEPTION_PREFIX.match(message)
@@ -257,34 +262,22 @@ class ConnectDataTableService(Service):
 
     def build_request(self, scope: Tuple[str, ...], entries: Sequence[Entry]) -> dict:
         instance, table = scope
-        values: List[Dict[str, Any]] = []
-        seen = set()
-        for entry in entries:
-            for item in entry.items:
-                key = _key(item.payload)
-                if key not in seen:
-                    seen.add(key)
-                    values.append(item.payload)
-        return {"InstanceId": instance, "DataTableId": table, "Values": values}
+        items = [item for entry in entries for item in entry.items]
+        groups, _ = group_by_identity(items, _item_key)
+        return {"InstanceId": instance, "DataTableId": table,
+                "Values": [group[0].payload for group in groups.values()]}
 
     def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
         # Implementation note: build_request sent the first item of each
         # identity; identical copies follow its fate, different ones fail here.
-        sent: Dict[_Key, Item] = {}
-        followers: Dict[_Key, List[Item]] = {}
-        for item in request.items:
-            key = _key(item.payload)
-            first = sent.setdefault(key, item)
-            if first is item:
-                followers[key] = [item]
-            elif item.payload == first.payload:
-                followers[key].append(item)
-            else:
-                yield Failure(item, DUPLICATE_VALUE_CODE,
-                              "another record of the same request sets primary values %s, "
-                              "attribute %r to %r; this one (%r) was not sent"
-                              % (dict(key[0]), key[1], first.payload["Value"][:200],
-                                 item.payload["Value"][:200]))
+        followers, conflicts = group_by_identity(request.items, _item_key)
+        for item, first in conflicts:
+            key = _item_key(item)
+            yield Failure(item, DUPLICATE_VALUE_CODE,
+                          "another record of the same request sets primary values %s, "
+                          "attribute %r to %r; this one (%r) was not sent"
+                          % (dict(key[0]), key[1], first.payload["Value"][:200],
+                             item.payload["Value"][:200]))
         for failed in response.get("Failed") or ():
             message = str(failed.get("Message") or "")
             for item in followers.pop(_key(failed), ()):

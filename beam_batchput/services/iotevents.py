@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Sequence, Tuple
 
 from beam_batchput.core.service import (
     TRANSIENT_ERROR_CODES,
@@ -30,6 +30,7 @@ from beam_batchput.core.service import (
     content_id,
 )
 from beam_batchput.services._fields import Fields
+from beam_batchput.services._identity import group_by_identity
 
 __all__ = ["IoTEventsService", "DUPLICATE_MESSAGE_ID_CODE", "MAX_MESSAGES_PER_REQUEST",
            "MAX_PAYLOAD_BYTES_PER_REQUEST"]
@@ -113,6 +114,10 @@ def _millis(fields: Fields) -> Optional[int]:
 
 
 
+def _message_id(item: Item) -> str:
+    return item.payload["messageId"]
+
+
 class IoTEventsService(Service):
     """AWS IoT Events Data BatchPutMessage.
 
@@ -170,32 +175,18 @@ class IoTEventsService(Service):
         return item.payload["messageId"]
 
     def build_request(self, scope: Tuple[str, ...], entries: Sequence[Entry]) -> dict:
-        messages: List[Dict[str, Any]] = []
-        seen = set()
-        for entry in entries:
-            for item in entry.items:
-                message_id = item.payload["messageId"]
-                if message_id not in seen:
-                    seen.add(message_id)
-                    messages.append(item.payload)
-        return {"messages": messages}
+        items = [item for entry in entries for item in entry.items]
+        groups, _ = group_by_identity(items, _message_id)
+        return {"messages": [group[0].payload for group in groups.values()]}
 
     def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
         # Implementation note: build_request sent the first message of each id;
         # identical copies follow its fate, different ones fail here.
-        sent: Dict[str, Item] = {}
-        followers: Dict[str, List[Item]] = {}
-        for item in request.items:
-            message_id = item.payload["messageId"]
-            first = sent.setdefault(message_id, item)
-            if first is item:
-                followers[message_id] = [item]
-            elif item.payload == first.payload:
-                followers[message_id].append(item)
-            else:
-                yield Failure(item, DUPLICATE_MESSAGE_ID_CODE,
-                              "another message of the same request has messageId %r with "
-                              "different content; this one was not sent" % message_id)
+        followers, conflicts = group_by_identity(request.items, _message_id)
+        for item, _ in conflicts:
+            yield Failure(item, DUPLICATE_MESSAGE_ID_CODE,
+                          "another message of the same request has messageId %r with "
+                          "different content; this one was not sent" % _message_id(item))
         for error in response.get("BatchPutMessageErrorEntries") or ():
             for item in followers.pop(str(error.get("messageId")), ()):
                 yield Failure(item, str(error.get("errorCode") or "Unknown"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from beam_batchput.core.service import (
     TRANSIENT_ERROR_CODES,

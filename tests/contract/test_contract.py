@@ -6,7 +6,7 @@ import random
 import apache_beam as beam
 import botocore.validate
 import pytest
-from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.testing.util import assert_that
 from apache_beam.transforms import window
 
 from beam_batchput import _botocore

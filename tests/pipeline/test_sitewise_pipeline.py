@@ -9,7 +9,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import window
 
-from beam_batchput import BatchingConfig, DeadLetter, Receipt, RequestFailedError, WriteToSiteWise
+from beam_batchput import BatchingConfig, DeadLetter, Receipt, WriteToSiteWise
 from tests import fakes
 from tests.beam_helpers import pipeline
 

@@ -1,6 +1,5 @@
 """The sending loop: partial errors, retries, dead letters; no real sleeping."""
 
-import time
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ParamValidationError
