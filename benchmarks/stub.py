@@ -7,7 +7,6 @@ the connector, not a server.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading

@@ -66,17 +66,20 @@ class BatchingConfig:
             default (a few requests' worth).
         num_shards: Keys per request scope, for parallelism; records that must
             meet in one entry (e.g. one SiteWise property) share a shard.
+            ``None`` takes the service's default (4 where one scope may take
+            any record, 1 where the scope is already one entity or table).
     """
 
     max_buffering_seconds: float = 5.0
     max_buffered_records: Optional[int] = None
-    num_shards: int = 4
+    num_shards: Optional[int] = None
 
     def __post_init__(self) -> None:
         _positive_number("max_buffering_seconds", self.max_buffering_seconds)
         if self.max_buffered_records is not None:
             _positive_int("max_buffered_records", self.max_buffered_records)
-        _positive_int("num_shards", self.num_shards)
+        if self.num_shards is not None:
+            _positive_int("num_shards", self.num_shards)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -174,6 +174,9 @@ class Service(abc.ABC):
     retryable_codes: FrozenSet[str] = TRANSIENT_ERROR_CODES
     #: Codes that mean the caller is being throttled (counted as throttled time).
     throttling_codes: FrozenSet[str] = THROTTLING_ERROR_CODES
+    #: Keys per request scope unless the user says otherwise: more keys, more
+    #: parallel batches, each less full.
+    default_num_shards: int = 4
 
     @abc.abstractmethod
     def item(self, record: Mapping[str, Any]) -> Item:

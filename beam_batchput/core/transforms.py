@@ -416,7 +416,8 @@ class AwsBatchWrite(beam.PTransform):
         service = self._service
         max_buffered = self._batching.max_buffered_records or service.limits.default_buffered_records
         prepared = records | "Prepare" >> beam.ParDo(
-            _PrepareFn(service, self._batching.num_shards, service.limits.max_items)
+            _PrepareFn(service, self._batching.num_shards or service.default_num_shards,
+                       service.limits.max_items)
         ).with_output_types(
                 typing.Tuple[typing.Tuple[str, int], typing.List[Item]]
         ).with_outputs(

@@ -222,6 +222,8 @@ class ConnectDataTableService(Service):
     operation = "BatchCreateDataTableValue"
     method = "batch_create_data_table_value"
     limits = Limits(max_entries=DEFAULT_MAX_VALUES_PER_REQUEST, max_values_per_entry=1)
+    # One request scope is one table/entity already: one key each fills requests best.
+    default_num_shards = 1
     retryable_codes: FrozenSet[str] = _RETRYABLE
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:

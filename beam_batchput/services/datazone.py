@@ -146,6 +146,8 @@ class DataZoneService(Service):
     method = "post_time_series_data_points"
     limits = Limits(max_entries=DEFAULT_MAX_FORMS_PER_REQUEST, max_values_per_entry=1,
                     max_request_bytes=DEFAULT_MAX_REQUEST_BYTES)
+    # One request scope is one table/entity already: one key each fills requests best.
+    default_num_shards = 1
     retryable_codes = _RETRYABLE
 
     def __init__(self, *, max_forms_per_request: int = DEFAULT_MAX_FORMS_PER_REQUEST,
