@@ -68,6 +68,12 @@ def fill(n_by_service: Dict[str, int]) -> List[Dict[str, Any]]:
         rows.append({"figure": "fill", "service": workload.service, "records": n,
                      "requests": sent, "lower_bound": bound, "ratio": sent / bound,
                      "target": "<= 1.05", "met": sent / bound <= 1.05})
+        shapes = stub.message_shapes(name)
+        if shapes:  # IoT Events: requests full by count or by bytes
+            full = sum(1 for count, size in shapes if count == 10 or size >= 900) / len(shapes)
+            rows.append({"figure": "fill-full-share", "service": workload.service,
+                         "requests": len(shapes), "ratio": full, "target": ">= 0.9",
+                         "met": full >= 0.9})
     return rows
 
 

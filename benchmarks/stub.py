@@ -7,10 +7,11 @@ the connector, not a server.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 from botocore.awsrequest import AWSResponse
 
@@ -26,6 +27,8 @@ ACCEPTED: Dict[str, Any] = {
 }
 
 _COUNTS: Dict[str, int] = {}
+# IoT Events requests seen, as (messages, payload bytes), by stub name.
+_SHAPES: Dict[str, List[Tuple[int, int]]] = {}
 _LOCK = threading.Lock()
 
 
@@ -43,9 +46,16 @@ def requests_sent(name: str) -> int:
         return _COUNTS.get(name, 0)
 
 
+def message_shapes(name: str) -> List[Tuple[int, int]]:
+    """(messages, payload bytes) of each IoT Events request stubs named ``name`` answered."""
+    with _LOCK:
+        return list(_SHAPES.get(name, []))
+
+
 def reset(name: str) -> None:
     with _LOCK:
         _COUNTS[name] = 0
+        _SHAPES[name] = []
 
 
 def stub_client(service: str, name: str = "stub") -> Any:
@@ -58,8 +68,14 @@ def stub_client(service: str, name: str = "stub") -> Any:
     status = 201 if service == "datazone" else 200
 
     def answer(request: Any, **kwargs: Any) -> AWSResponse:
+        shape = None
+        if service == "iotevents-data":
+            messages = json.loads(request.body)["messages"]
+            shape = (len(messages), sum(len(base64.b64decode(m["payload"])) for m in messages))
         with _LOCK:
             _COUNTS[name] = _COUNTS.get(name, 0) + 1
+            if shape is not None:
+                _SHAPES.setdefault(name, []).append(shape)
         return AWSResponse(request.url, status, {"content-type": "application/json"}, _Raw(body))
 
     client.meta.events.register("before-send", answer)
