@@ -203,8 +203,6 @@ def summarize(result: Any, options: DemoOptions, snapshot: Optional[Dict[str, An
                    for s in ("validation", "entry", "request", "retries_exhausted")),
                _counter(result, ns, "requests_sent")]
         totals = [a + b for a, b in zip(totals, row)]
-        limits = WRITERS[service].writer.__init__  # for the heading only
-        del limits
         fill = "%.1f" % (row[1] / row[3]) if row[3] else "-"
         stored = _stored(snapshot, service) if snapshot is not None else "-"
         lines.append("  %-15s %9d %9d %9d %9d %14s %9s" % (service, *row, fill, stored))
