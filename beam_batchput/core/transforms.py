@@ -128,9 +128,11 @@ class _PrepareFn(beam.DoFn):
 
     @staticmethod
     def _emit(slot: Tuple[Any, Any], chunk: List[Item]) -> WindowedValue:
+        # A chunk travels pickled once, as (count, bytes), and is stored as is.
         key, win = slot
         earliest = min(item.event_time for item in chunk)
-        return WindowedValue((key, chunk), Timestamp(micros=earliest), (win,))
+        packed = (len(chunk), pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
+        return WindowedValue((key, packed), Timestamp(micros=earliest), (win,))
 
 
 def _unpickle_all(buffer: Any) -> List[Item]:
@@ -154,11 +156,12 @@ class _BatchFnBase(beam.DoFn):
         self._max_buffering_seconds = max_buffering_seconds
         self._clock = clock or time.time
 
-    def _add(self, chunk: List[Item], window: Any, buffer: Any, count: Any, next_check: Any,
-             window_end: Any) -> Iterator[Request]:
+    def _add(self, chunk: Tuple[int, bytes], window: Any, buffer: Any, count: Any,
+             next_check: Any, window_end: Any) -> Iterator[Request]:
         window_end.set(window.max_timestamp())
-        buffer.add(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
-        buffered = (count.read() or 0) + len(chunk)
+        size, pickled = chunk
+        buffer.add(pickled)
+        buffered = (count.read() or 0) + size
         count.write(buffered)
         if buffered < (next_check.read() or self._max_buffered):
             return
@@ -204,7 +207,7 @@ def _batch_fn_class(bounded: bool, tag: str) -> type:
 
     if bounded:
         class _BoundedBatchFn(_BatchFnBase):
-            def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
+            def process(self, element: Tuple[Any, Tuple[int, bytes]], window=beam.DoFn.WindowParam,
                         buffer=beam.DoFn.StateParam(buffer_spec),
                         count=beam.DoFn.StateParam(count_spec),
                         next_check=beam.DoFn.StateParam(next_spec),
@@ -223,7 +226,7 @@ def _batch_fn_class(bounded: bool, tag: str) -> type:
     buffering_spec = TimerSpec("buffering_" + tag, TimeDomain.REAL_TIME)
 
     class _StreamingBatchFn(_BatchFnBase):
-        def process(self, element: Tuple[Any, List[Item]], window=beam.DoFn.WindowParam,
+        def process(self, element: Tuple[Any, Tuple[int, bytes]], window=beam.DoFn.WindowParam,
                     buffer=beam.DoFn.StateParam(buffer_spec),
                     count=beam.DoFn.StateParam(count_spec),
                     next_check=beam.DoFn.StateParam(next_spec),
@@ -419,7 +422,7 @@ class AwsBatchWrite(beam.PTransform):
             _PrepareFn(service, self._batching.num_shards or service.default_num_shards,
                        service.limits.max_items)
         ).with_output_types(
-                typing.Tuple[typing.Tuple[str, int], typing.List[Item]]
+                typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(
                     _FAILED, main="items")
         batch_fn = _batch_fn_class(bool(records.is_bounded), self._state_tag(records))
