@@ -19,7 +19,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["beam_batchput", "beam_batchput.*"]),
-    package_data={"beam_batchput": ["_data/*/*/*.json", "schemas/*.avsc"]},
+    package_data={"beam_batchput": ["_data/*/*/*.json", "schemas/*.avsc", "yaml/*.yaml"]},
     include_package_data=True,
     install_requires=[
         "apache-beam>=2.60.0",

@@ -59,6 +59,9 @@ class AvroToServiceOptions(PipelineOptions):
         for name in ("watch_interval_seconds", "watch_for_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError("--%s must be >= 0, got %r" % (name, getattr(self, name)))
+        if self.watch_for_seconds and not self.watch_interval_seconds:
+            raise ValueError("--watch_for_seconds needs --watch_interval_seconds > 0 "
+                             "(it bounds watching a folder)")
         self.view_as(WriterOptions).validate_writer()
         return self
 

@@ -8,6 +8,7 @@ one pipeline's options.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, Dict
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -28,11 +29,14 @@ class WriterOptions(PipelineOptions):
 
     def validate_writer(self) -> None:
         """Raises ValueError naming the first bad option."""
-        if not self.max_buffering_seconds > 0:
-            raise ValueError("--max_buffering_seconds must be positive, got %r"
+        if not (self.max_buffering_seconds > 0 and math.isfinite(self.max_buffering_seconds)):
+            raise ValueError("--max_buffering_seconds must be a positive finite number, got %r"
                              % self.max_buffering_seconds)
         if self.max_in_flight < 1:
             raise ValueError("--max_in_flight must be at least 1, got %r" % self.max_in_flight)
+        for name in ("region_name", "endpoint_url"):
+            if getattr(self, name) == "":
+                raise ValueError("--%s must not be empty (leave it out instead)" % name)
         if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
             raise ValueError("--endpoint_url must be an http:// or https:// URL, got %r"
                              % self.endpoint_url)

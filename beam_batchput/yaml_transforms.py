@@ -1,0 +1,138 @@
+"""The writers as Beam YAML transforms.
+
+Declare them in a YAML pipeline with the shipped provider file::
+
+    providers:
+      - include: <PROVIDERS_FILE>
+
+or with a ``python`` provider naming the factories::
+
+    providers:
+      - type: python
+        config: {}
+        transforms:
+          WriteToSiteWise: beam_batchput.yaml_transforms.write_to_sitewise
+
+Each takes the input rows as records and has two outputs, ``written`` and
+``failed`` (rows of the Receipt and DeadLetter schemas): refer to them as
+``WriteToSiteWise.written`` and ``WriteToSiteWise.failed``. An example is
+``pipelines/yaml/wind_farm.yaml``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import apache_beam as beam
+
+from beam_batchput.core.config import BatchingConfig, RetryConfig
+from beam_batchput.services.connect import DEFAULT_MAX_VALUES_PER_REQUEST
+from beam_batchput.services.datazone import DEFAULT_MAX_FORMS_PER_REQUEST, DEFAULT_MAX_REQUEST_BYTES
+from beam_batchput.writers import writer_info
+
+__all__ = ["PROVIDERS_FILE", "YamlWrite", "write_to_connect", "write_to_datazone",
+           "write_to_iotevents", "write_to_sitewise", "write_to_twinmaker"]
+
+#: The provider file declaring every writer, for ``providers: - include: ...``.
+PROVIDERS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "yaml",
+                              "providers.yaml")
+
+# (name, type, default, description): the config every writer takes. Beam YAML
+# reads the types from the factories' signatures and the descriptions from
+# their docstrings.
+_Param = Tuple[str, Any, Any, str]
+_COMMON: Tuple[_Param, ...] = (
+    ("region_name", Optional[str], None, "AWS Region of the client."),
+    ("endpoint_url", Optional[str], None,
+     "A custom endpoint, e.g. the local emulator; empty means the service's own."),
+    ("profile_name", Optional[str], None, "A named profile of the worker's AWS config."),
+    ("max_in_flight", int, 4, "Requests sent at once per worker."),
+    ("max_buffering_seconds", float, 5.0,
+     "Processing-time bound on buffering a partial batch (streaming)."),
+    ("max_buffered_records", Optional[int], None,
+     "Records buffered per key and window before full requests go out."),
+    ("num_shards", Optional[int], None, "Keys per request scope, for parallelism."),
+    ("max_attempts", int, RetryConfig.max_attempts, "Sends per record at most."),
+    ("max_retry_seconds", float, RetryConfig.max_retry_seconds,
+     "Time budget of one request's retries."),
+    ("fail_fast", bool, False,
+     "Raise on a non-transient whole-request error instead of dead-lettering."),
+)
+# Optional text settings where a templated empty string means "not set".
+_EMPTY_IS_UNSET = ("region_name", "endpoint_url", "profile_name")
+
+_EXTRA: Dict[str, Tuple[_Param, ...]] = {
+    "iotsitewise": (("enable_partial_entry_processing", bool, True,
+                     "Let SiteWise store the valid TQVs of an entry with invalid ones."),),
+    "datazone": (("max_forms_per_request", int, DEFAULT_MAX_FORMS_PER_REQUEST,
+                  "Forms per call."),
+                 ("max_request_bytes", Optional[int], DEFAULT_MAX_REQUEST_BYTES,
+                  "Serialized form bytes per call, or null.")),
+    "connect": (("max_values_per_request", int, DEFAULT_MAX_VALUES_PER_REQUEST,
+                 "Values per call."),),
+}
+
+
+class YamlWrite(beam.PTransform):
+    """Applies a writer and returns its outputs as a dict, as Beam YAML expects.
+
+    Args:
+        writer: A ``WriteTo…`` transform.
+    """
+
+    def __init__(self, writer: beam.PTransform) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def expand(self, records: beam.PCollection) -> Dict[str, beam.PCollection]:
+        result = records | self._writer
+        return {"written": result.written, "failed": result.failed}
+
+
+def _writer_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The writer's keyword arguments from a YAML config."""
+    for name in _EMPTY_IS_UNSET:
+        if config.get(name) == "":
+            config[name] = None
+    retry = RetryConfig(max_attempts=config.pop("max_attempts"),
+                        max_retry_seconds=config.pop("max_retry_seconds"))
+    batching = BatchingConfig(max_buffering_seconds=config.pop("max_buffering_seconds"),
+                              max_buffered_records=config.pop("max_buffered_records"),
+                              num_shards=config.pop("num_shards"))
+    return dict(config, retry=retry, batching=batching)
+
+
+def _factory(short_name: str) -> Callable[..., YamlWrite]:
+    """The YAML factory of one writer, with a signature Beam YAML can read."""
+    info = writer_info(short_name)
+    params = _COMMON + _EXTRA.get(info.service, ())
+    signature = inspect.Signature([
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                          annotation=annotation)
+        for name, annotation, default, _ in params])
+
+    def factory(**config: Any) -> YamlWrite:
+        try:
+            bound = signature.bind(**config)
+        except TypeError as error:
+            raise ValueError("%s: %s; its config takes %s" % (
+                info.writer.__name__, error, ", ".join(signature.parameters))) from error
+        bound.apply_defaults()
+        return YamlWrite(info.writer(**_writer_kwargs(dict(bound.arguments))))
+
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__name__ = factory.__qualname__ = "write_to_%s" % info.short_name
+    factory.__module__ = __name__
+    factory.__doc__ = "%s as a Beam YAML transform; outputs written and failed.\n\nArgs:\n%s\n" % (
+        info.writer.__name__,
+        "\n".join("    %s: %s" % (name, text) for name, _, _, text in params))
+    return factory
+
+
+write_to_sitewise = _factory("sitewise")
+write_to_twinmaker = _factory("twinmaker")
+write_to_datazone = _factory("datazone")
+write_to_connect = _factory("connect")
+write_to_iotevents = _factory("iotevents")
