@@ -28,6 +28,7 @@ setup(
     ],
     extras_require={
         "test": [
+            "apache-beam[yaml]>=2.60.0",
             "pytest>=7.0",
             "hypothesis>=6.0",
         ],
