@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit demo bench soak clean
+.PHONY: test unit demo bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,6 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
-
-soak: $(STAMP)
-	$(BIN)/python -m tests.reliability.soak
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
