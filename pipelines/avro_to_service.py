@@ -29,7 +29,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from beam_batchput.avro import ReadAvroRecords, WriteDeadLettersToAvro
 from beam_batchput.writers import writer_info
-from pipelines.options import WriterOptions
+from pipelines.options import WriterOptions, run_to_completion
 
 
 class AvroToServiceOptions(PipelineOptions):
@@ -118,11 +118,7 @@ def run(argv: Optional[List[str]] = None) -> Any:
     options = AvroToServiceOptions(argv).validated()
     if options.watch_interval_seconds > 0:
         options.view_as(StandardOptions).streaming = True
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, options)
-    result = pipeline.run()
-    result.wait_until_finish()
-    return result
+    return run_to_completion(options, build)
 
 
 if __name__ == "__main__":

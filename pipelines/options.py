@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
+import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 
@@ -47,3 +48,13 @@ class WriterOptions(PipelineOptions):
         return dict(region_name=self.region_name, endpoint_url=self.endpoint_url,
                     max_buffering_seconds=self.max_buffering_seconds,
                     max_in_flight=self.max_in_flight)
+
+
+def run_to_completion(options: PipelineOptions,
+                      build: Callable[[beam.Pipeline, Any], Any]) -> Any:
+    """Builds a pipeline with ``build(pipeline, options)``, runs it, waits, returns the result."""
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result

@@ -28,7 +28,7 @@ from apache_beam.transforms import window
 from beam_batchput.avro import WriteDeadLettersToAvro, dead_letter_from_avro, record_from_dead_letter
 from beam_batchput.core.records import DeadLetter, Stage
 from beam_batchput.writers import WRITERS
-from pipelines.options import WriterOptions
+from pipelines.options import WriterOptions, run_to_completion
 
 _UNREDRIVABLE = "unredrivable"
 
@@ -132,11 +132,7 @@ def build(pipeline: beam.Pipeline, options: RedriveOptions,
 def run(argv: Optional[List[str]] = None) -> Any:
     """Runs the redrive pipeline to completion and returns its result."""
     options = RedriveOptions(argv).validated()
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, options)
-    result = pipeline.run()
-    result.wait_until_finish()
-    return result
+    return run_to_completion(options, build)
 
 
 if __name__ == "__main__":
