@@ -1,12 +1,13 @@
 # One command from a fresh clone: `make test` builds .venv, installs the
 # package with its test extras, and runs the suite; `make demo` runs the demo
-# against the embedded emulator; `make bench` runs the benchmarks.
+# against the embedded emulator; `make bench` runs the benchmarks; `make soak`
+# runs the reliability soak and rewrites RELIABILITY.md.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit demo bench clean
+.PHONY: test unit demo bench soak clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+soak: $(STAMP)
+	$(BIN)/python -m tests.reliability.soak
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

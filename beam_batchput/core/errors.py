@@ -10,6 +10,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
     HTTPClientError,
     ParamValidationError,
+    SSLError,
 )
 
 from beam_batchput.core.service import Service
@@ -62,8 +63,9 @@ def classify(service: Service, error: Exception) -> RequestError:
     """Classifies an exception raised by a client call.
 
     The chain: a ``ClientError`` by its code in the service's table, then by HTTP
-    status (429 and 5xx are transient); connection and timeout errors are
-    transient; parameter validation and any other botocore error is fatal.
+    status (429 and 5xx are transient); TLS errors are fatal; connection and
+    timeout errors are transient; parameter validation and any other botocore
+    error is fatal.
     """
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
@@ -75,6 +77,10 @@ def classify(service: Service, error: Exception) -> RequestError:
         return RequestError(code, message, retryable, throttled)
     if isinstance(error, ParamValidationError):
         return RequestError("ParamValidationError", str(error), False, False)
+    if isinstance(error, SSLError):
+        # A subclass of ConnectionError, but a certificate that fails
+        # verification fails again: fatal, not transient.
+        return RequestError("SSLError", str(error), False, False)
     if isinstance(error, _TRANSIENT_BOTOCORE):
         return RequestError(type(error).__name__, str(error), True, False)
     if isinstance(error, BotoCoreError):

@@ -6,6 +6,7 @@ import base64
 import datetime
 import decimal
 import json
+import reprlib
 import typing
 from typing import Any, Mapping
 
@@ -114,4 +115,9 @@ def record_to_json(record: Any) -> str:
     try:
         return json.dumps(fields, default=_json_default, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError, RecursionError):
-        return json.dumps({"$repr": repr(record)[:4096]})
+        try:
+            text = repr(record)
+        except RecursionError:
+            # Nested deeper than repr can go: reprlib stops at a few levels.
+            text = reprlib.repr(record)
+        return json.dumps({"$repr": text[:4096]})

@@ -56,7 +56,8 @@ class RequestSender:
         service: The service description.
         retry: Attempts, backoff and time budget.
         fail_fast: Raise :class:`RequestFailedError` on a non-transient
-            whole-request error instead of dead-lettering the request.
+            whole-request error instead of dead-lettering the request, and on
+            an entry refused because its resource is missing or denied.
         sleep: Injected ``time.sleep``.
         clock: Injected monotonic clock.
         random: Injected ``random.random`` for the jitter.
@@ -142,6 +143,12 @@ class RequestSender:
             elif service.is_retryable(failure.code):
                 to_retry.append(
                     (item, failure.code, failure.message, service.is_throttling(failure.code)))
+            elif self._fail_fast and failure.code in service.resource_error_codes:
+                # Implementation note: an unknown input or property, or one the
+                # caller may not write, is answered per entry by some services;
+                # it is as fatal as a whole request refused for the same reason.
+                raise RequestFailedError(service.name, item.resource, failure.code,
+                                         failure.message)
             else:
                 outcome.failed.append(
                     Settled(item, attempt, failure.code, failure.message, Stage.ENTRY))

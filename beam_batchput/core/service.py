@@ -25,6 +25,7 @@ __all__ = [
     "content_id",
     "TRANSIENT_ERROR_CODES",
     "THROTTLING_ERROR_CODES",
+    "RESOURCE_ERROR_CODES",
 ]
 
 # Error codes that are worth retrying, as whole-request exception names and as
@@ -40,6 +41,12 @@ TRANSIENT_ERROR_CODES: FrozenSet[str] = frozenset({
 THROTTLING_ERROR_CODES: FrozenSet[str] = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
     "RequestLimitExceeded", "ProvisionedThroughputExceededException",
+})
+
+# Per-entry codes that say the target is missing or closed to the caller: the
+# entry-level counterparts of a failed whole request, raised in fail-fast mode.
+RESOURCE_ERROR_CODES: FrozenSet[str] = frozenset({
+    "ResourceNotFoundException", "AccessDeniedException", "UnauthorizedException",
 })
 
 
@@ -174,6 +181,8 @@ class Service(abc.ABC):
     retryable_codes: FrozenSet[str] = TRANSIENT_ERROR_CODES
     #: Codes that mean the caller is being throttled (counted as throttled time).
     throttling_codes: FrozenSet[str] = THROTTLING_ERROR_CODES
+    #: Per-entry codes that fail-fast mode raises on, as on a failed whole request.
+    resource_error_codes: FrozenSet[str] = RESOURCE_ERROR_CODES
     #: Keys per request scope unless the user says otherwise: more keys, more
     #: parallel batches, each less full.
     default_num_shards: int = 4

@@ -6,7 +6,7 @@ import concurrent.futures
 import datetime
 import functools
 import logging
-import pickle
+import pickle  # nosec B403 # only this transform's own items: see _unpickle_all
 import time
 import typing
 import zlib
@@ -98,7 +98,11 @@ class _PrepareFn(beam.DoFn):
                 window=beam.DoFn.WindowParam) -> Iterator[Any]:
         self._metrics.records_in.inc()
         try:
-            item = self._service.item(record_as_mapping(record))
+            try:
+                fields = record_as_mapping(record)
+            except TypeError as error:
+                raise InvalidRecord("InvalidRecordType", str(error)) from None
+            item = self._service.item(fields)
             if self._byte_limit is not None and item.size > self._byte_limit:
                 raise InvalidRecord(
                     "ItemTooLarge", "%d bytes, more than the %d bytes one request may carry"
@@ -136,7 +140,10 @@ class _PrepareFn(beam.DoFn):
 
 
 def _unpickle_all(buffer: Any) -> List[Item]:
-    return [item for stored in buffer.read() for item in pickle.loads(stored)]
+    # The bytes are items this transform pickled into its own Beam state: the
+    # runner's, never outside input.
+    return [item for stored in buffer.read()
+            for item in pickle.loads(stored)]  # nosec B301 # our own state, see above
 
 
 class _BatchFnBase(beam.DoFn):
@@ -366,7 +373,8 @@ class AwsBatchWrite(beam.PTransform):
         batching: A full :class:`BatchingConfig`.
         retry: A :class:`RetryConfig`.
         fail_fast: Raise on a non-transient whole-request error (access
-            denied, resource not found...) instead of dead-lettering its records.
+            denied, resource not found...) instead of dead-lettering its records,
+            and on an entry refused as not found or denied.
     """
 
     def __init__(self, service: Service, *, region_name: Optional[str] = None,

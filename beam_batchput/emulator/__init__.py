@@ -32,9 +32,11 @@ something is stored::
          "timestamp": {"timeInMillis": 1714564800000}}]}}}        # arrival order
 
 Request log records: ``{"seq", "service", "operation", "status", "errorCode",
-"request"}`` where ``request`` holds the parsed input members (timestamps as
-epoch seconds), ``status`` is None and ``errorCode`` "ConnectionDropped" for a
-dropped connection.
+"request", "response", "delaySeconds"}`` where ``request`` holds the parsed input
+members (timestamps as epoch seconds), ``response`` the body of a successful
+answer (its per-entry errors included), ``delaySeconds`` how long an injected slow
+response held the answer back, ``status`` is None and ``errorCode``
+"ConnectionDropped" for a dropped connection.
 """
 
 from beam_batchput.emulator.faults import FaultConfig

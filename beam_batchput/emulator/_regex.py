@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
-from typing import Dict, List, Pattern
+from typing import Dict, List, Optional, Pattern
 
 _CATEGORY = re.compile(r"\\([pP])\{([A-Za-z]{1,2})\}")
 
@@ -19,10 +20,30 @@ _CATEGORY = re.compile(r"\\([pP])\{([A-Za-z]{1,2})\}")
 # selectors and private use: they are left out of the scan.
 _ASSIGNABLE = range(0x40000)
 
+_RANGES_LOCK = threading.Lock()
+_RANGES: Optional[Dict[str, str]] = None
 
-@functools.lru_cache(maxsize=None)
+
+def prepare() -> None:
+    """Builds the category tables now (a fraction of a second, once per process).
+
+    Implementation note: built lazily by the first requests instead, concurrent
+    request threads each built them at once and answered seconds late, past
+    client read timeouts: processed requests looked lost and were sent again.
+    """
+    _category_ranges()
+
+
 def _category_ranges() -> Dict[str, str]:
     """Maps each one-letter and two-letter category to a character-class body."""
+    global _RANGES
+    with _RANGES_LOCK:
+        if _RANGES is None:
+            _RANGES = _build_category_ranges()
+        return _RANGES
+
+
+def _build_category_ranges() -> Dict[str, str]:
     runs: Dict[str, List[List[int]]] = {}
     category_of = unicodedata.category
     for code in _ASSIGNABLE:

@@ -167,16 +167,19 @@ class Dispatcher:
                 raise handler.error("validation", str(invalid))
             document = handler.handle(name, params or {}, injector)
         except ServiceError as error:
-            self._log.close(record, error.status, error.code, params)
+            self._log.close(record, error.status, error.code, params, delay=delay)
             answer = _error_answer(error, handler.errors.message_key)
         except Exception as error:  # a bug in a handler must still get an answer
             _LOG.exception("%s %s failed", route.service, name)
             failure = handler.error("internal", "Internal error: %s" % type(error).__name__)
-            self._log.close(record, failure.status, failure.code, params)
+            self._log.close(record, failure.status, failure.code, params, delay=delay)
             answer = _error_answer(failure, handler.errors.message_key)
         else:
             status = route.operation.http.get("responseCode", 200)
-            self._log.close(record, status, None, params)
+            # Implementation note: the answer is in the log, so a reader can tell
+            # which entries a processed request stored, even when its client
+            # timed out on a slow answer and never saw it.
+            self._log.close(record, status, None, params, response=document, delay=delay)
             answer = _json_answer(status, document)
         answer.delay = delay
         return answer

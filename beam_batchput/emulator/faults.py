@@ -130,7 +130,7 @@ class FaultInjector:
 
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
-        self._random = random.Random(config.seed)
+        self._random = random.Random(config.seed)  # nosec B311 # seeded fault draws, not secrets
         self._lock = threading.Lock()
 
     def request_fault(self) -> RequestFault:

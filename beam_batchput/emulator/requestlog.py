@@ -13,8 +13,10 @@ class RequestLog:
     """Thread-safe list of request records.
 
     Each record: ``seq`` (arrival number), ``service``, ``operation``, ``status``
-    (None for a dropped connection), ``errorCode`` (None on success) and
-    ``request`` (the parsed input members, None when unparsable).
+    (None for a dropped connection), ``errorCode`` (None on success), ``request``
+    (the parsed input members, None when unparsable), ``response`` (the body of
+    a successful answer, None otherwise) and ``delaySeconds`` (how long the
+    answer was held back by an injected slow response).
     """
 
     def __init__(self) -> None:
@@ -27,15 +29,17 @@ class RequestLog:
         with self._lock:
             self._next += 1
             record = {"seq": self._next, "service": service, "operation": operation,
-                      "status": None, "errorCode": None, "request": None}
+                      "status": None, "errorCode": None, "request": None,
+                      "response": None, "delaySeconds": 0.0}
             self._records.append(record)
             return record
 
     def close(self, record: Dict[str, Any], status: Optional[int], error_code: Optional[str],
-              request: Any) -> None:
+              request: Any, response: Any = None, delay: float = 0.0) -> None:
         """Fills in the outcome of a record."""
         with self._lock:
-            record.update(status=status, errorCode=error_code, request=request)
+            record.update(status=status, errorCode=error_code, request=request,
+                          response=response, delaySeconds=delay)
 
     def records(self) -> List[Dict[str, Any]]:
         """A copy of every record, oldest first."""

@@ -11,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
+from beam_batchput.emulator import _regex
 from beam_batchput.emulator.auth import SigV4Verifier
 from beam_batchput.emulator.dispatcher import Dispatcher
 from beam_batchput.emulator.faults import FaultConfig, configs_from_mapping
@@ -72,13 +73,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if answer.delay:
             time.sleep(answer.delay)
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(answer.body)
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up first (e.g. its read timeout passed during a
+            # slow answer): the request stays processed, as on AWS.
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
@@ -113,6 +119,7 @@ class Emulator:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError("port must be an int in [0, 65535], got %r" % (port,))
         self._host, self._port = host, port
+        _regex.prepare()
         sections = load_config(config)
         self._store = Store(SERVICES)
         self._log = RequestLog()

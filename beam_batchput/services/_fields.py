@@ -9,9 +9,12 @@ from typing import Any, Collection, Mapping, Optional, Pattern, Tuple
 
 from beam_batchput.core.service import InvalidRecord
 
-__all__ = ["Fields", "CONTROL_CHARS"]
+__all__ = ["Fields", "CONTROL_CHARS", "SURROGATES"]
 
 CONTROL_CHARS: Pattern[str] = re.compile(r"[\x00-\x1f\x7f]")
+# Lone surrogates: text that has no UTF-8 encoding, which the services' wire
+# format (UTF-8 JSON) cannot carry.
+SURROGATES: Pattern[str] = re.compile(r"[\ud800-\udfff]")
 _NANOS_PER_SECOND = 1_000_000_000
 
 
@@ -36,6 +39,13 @@ class Fields:
     def fail(self, code: str, message: str) -> InvalidRecord:
         """An InvalidRecord about this record."""
         return InvalidRecord(code, message, self.resource)
+
+    def require_utf8(self, text: str, what: str) -> str:
+        """``text``, or InvalidEncoding when it holds lone surrogates (no UTF-8 form)."""
+        if SURROGATES.search(text):
+            raise self.fail("InvalidEncoding", "%s is text that is not valid UTF-8 (it holds "
+                            "lone surrogates)" % what)
+        return text
 
     def has(self, name: str) -> bool:
         """Whether the field is there, even as None."""
@@ -62,6 +72,7 @@ class Fields:
         if not isinstance(value, str):
             raise self.fail("InvalidType", "field %r must be a string, got %s"
                             % (name, type(value).__name__))
+        self.require_utf8(value, "field %r" % name)
         if len(value) < min_len:
             raise self.fail("InvalidLength", "field %r must have at least %d characters"
                             % (name, min_len))

@@ -137,6 +137,7 @@ def _primary_values(fields: Fields) -> List[Tuple[str, str]]:
         if not isinstance(value, str):
             raise fields.fail("InvalidType", "primary value %r must be a string, got %s"
                               % (name, type(value).__name__))
+        fields.require_utf8(value, "primary value %r" % name)
         if name in checked:
             raise fields.fail("InvalidPrimaryValues",
                               "primary_values names attribute %r twice" % name)

@@ -91,9 +91,13 @@ def _content(fields: Fields) -> Optional[str]:
         except (TypeError, ValueError) as error:
             raise fields.fail("InvalidJson", "field 'content' cannot be JSON: %s"
                               % error) from None
+        except RecursionError:
+            raise fields.fail("NestingTooDeep", "field 'content' nests too deep to be "
+                              "serialized as JSON") from None
     else:
         raise fields.fail("InvalidType", "field 'content' must be JSON text, a dict or a list, "
                           "got %s" % type(value).__name__)
+    fields.require_utf8(text, "field 'content'")
     if len(text) > MAX_CONTENT_LENGTH:
         raise fields.fail("InvalidLength", "field 'content' has %d characters, at most %d "
                           "allowed" % (len(text), MAX_CONTENT_LENGTH))

@@ -84,6 +84,9 @@ def _payload(fields: Fields) -> bytes:
         except (TypeError, ValueError) as error:
             raise fields.fail("InvalidJson", "field 'payload' cannot be JSON: %s"
                               % error) from None
+        except RecursionError:
+            raise fields.fail("NestingTooDeep", "field 'payload' nests too deep to be "
+                              "serialized as JSON") from None
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:

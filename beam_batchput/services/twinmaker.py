@@ -103,7 +103,7 @@ def _check_text(text: str, what: str, fields: Fields) -> str:
                           % (what, len(text), MAX_STRING_LENGTH))
     if CONTROL_CHARS.search(text):
         raise fields.fail("InvalidCharacters", "%s contains control characters" % what)
-    return text
+    return fields.require_utf8(text, what)
 
 
 def _infer_type(value: Any) -> Optional[str]:

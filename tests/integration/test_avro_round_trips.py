@@ -19,11 +19,7 @@ from tests.contract.cases import CASES
 NOW = int(time.time())
 
 
-@pytest.fixture(autouse=True)
-def _test_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("emulator_credentials")
 
 
 def as_avro(record, schema_name):

@@ -21,13 +21,7 @@ NOW = int(time.time())
 INSTANCE = "7f8e9d0c-1b2a-4c3d-8e4f-5a6b7c8d9e0f"
 
 
-@pytest.fixture(autouse=True)
-def _test_credentials(monkeypatch):
-    # The writers use the standard credential chain; the emulator knows testing/testing.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("emulator_credentials")
 
 
 def run_writer(writer, records, endpoint_url):

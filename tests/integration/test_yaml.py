@@ -41,14 +41,6 @@ def read_json_lines(pattern: str) -> list:
     return rows
 
 
-@pytest.fixture
-def farm_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
 def run_example(endpoint_url: str, output: str, runner_flags: list) -> None:
     """Runs the example with ``python -m apache_beam.yaml.main``; fails on a non-zero exit."""
     variables = {"endpoint_url": endpoint_url, "region_name": "us-east-1", "now": NOW,
@@ -88,7 +80,7 @@ def assert_example_results(emulator, output: str) -> None:
 
 
 def test_wind_farm_example_stores_readings_and_alarms_and_writes_dead_letters(
-        emulator_factory, tmp_path, farm_credentials):
+        emulator_factory, tmp_path, emulator_credentials):
     emulator = emulator_factory(config=FARM)
     output = str(tmp_path / "out")
     # An explicit runner: the DirectRunner would first try Prism, a download.

@@ -1,0 +1,1 @@
+"""Reliability proofs: faults, replays, bad input, fatal conditions and secrets."""
