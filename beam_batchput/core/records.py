@@ -81,7 +81,7 @@ def record_as_mapping(record: Any) -> Mapping[str, Any]:
     Raises:
         TypeError: if the record is none of those.
     """
-    if isinstance(record, Mapping):
+    if type(record) is dict or isinstance(record, Mapping):  # the common case first
         return record
     as_dict = getattr(record, "_asdict", None)
     if callable(as_dict):
@@ -106,6 +106,10 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=_json_default, sort_keys=True, allow_nan=True)
+
+
 def record_to_json(record: Any) -> str:
     """The record as JSON text, for dead letters and receipts; never raises."""
     try:
@@ -113,7 +117,7 @@ def record_to_json(record: Any) -> str:
     except TypeError:
         fields = record
     try:
-        return json.dumps(fields, default=_json_default, sort_keys=True, allow_nan=True)
+        return _ENCODER.encode(fields)
     except (TypeError, ValueError, RecursionError):
         try:
             text = repr(record)

@@ -125,6 +125,13 @@ class Item:
     record: str = ""
     event_time: int = 0
 
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        # Items are pickled in chunks between the steps and in batching state;
+        # positional fields pickle and load about four times faster than the
+        # default instance dictionary.
+        return (Item, (self.scope, self.group, self.payload, self.size, self.sort_key,
+                       self.item_id, self.resource, self.record, self.event_time))
+
 
 @dataclasses.dataclass
 class Entry:

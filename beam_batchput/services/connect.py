@@ -56,8 +56,8 @@ _LOCK_VERSION_KEYS = {"DataTable": "DataTable", "Attribute": "Attribute",
                       "PrimaryValues": "PrimaryValues", "Value": "Value",
                       "data_table": "DataTable", "attribute": "Attribute",
                       "primary_values": "PrimaryValues", "value": "Value"}
-_FIELDS = ("instance_id", "data_table_id", "attribute_name", "value", "primary_values",
-           "lock_version")
+_FIELDS = frozenset(("instance_id", "data_table_id", "attribute_name", "value", "primary_values",
+                     "lock_version"))
 
 #: The code of a record whose identity (primary values and attribute name)
 #: another record of the same request holds with a different value.

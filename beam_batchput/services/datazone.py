@@ -49,8 +49,8 @@ _DOMAIN_ID = re.compile(r"dzd[-_][a-zA-Z0-9_-]{1,36}")
 _ENTITY_ID = re.compile(r"[a-zA-Z0-9_-]{1,36}")
 _TYPE_IDENTIFIER = re.compile(r"(?!\.)[\w.]*\w", re.ASCII)
 _ENTITY_TYPES = ("ASSET", "LISTING")
-_FIELDS = ("domain_id", "entity_type", "entity_id", "form_name", "type_identifier",
-           "type_revision", "timestamp", "content")
+_FIELDS = frozenset(("domain_id", "entity_type", "entity_id", "form_name", "type_identifier",
+                     "type_revision", "timestamp", "content"))
 _NANOS_PER_MILLI = 1_000_000
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 

@@ -50,7 +50,7 @@ MAX_TIME_IN_MILLIS = 2 ** 63 - 1
 # Derived message ids: 32 hex digits (128 bits) of a SHA-256 of the content.
 _DERIVED_ID_LENGTH = 32
 _NANOS_PER_MILLI = 1_000_000
-_FIELDS = ("input_name", "payload", "message_id", "timestamp")
+_FIELDS = frozenset(("input_name", "payload", "message_id", "timestamp"))
 
 #: The code of a message whose id another message of the same request holds
 #: with different content (the service refuses duplicate ids in a batch).

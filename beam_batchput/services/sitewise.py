@@ -44,8 +44,8 @@ MAX_ALIAS_LENGTH = 2048
 
 _QUALITIES = ("GOOD", "BAD", "UNCERTAIN")
 _VALUE_TYPES = {"DOUBLE": "D", "INTEGER": "I", "STRING": "S", "BOOLEAN": "B"}
-_FIELDS = ("property_alias", "asset_id", "property_id", "value", "value_type", "timestamp",
-           "quality")
+_FIELDS = frozenset(("property_alias", "asset_id", "property_id", "value", "value_type",
+                     "timestamp", "quality"))
 
 # Per-entry codes are the exception names of the model's error-code enum.
 _RETRYABLE = TRANSIENT_ERROR_CODES | {

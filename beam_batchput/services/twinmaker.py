@@ -60,8 +60,8 @@ _ISO_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})"
                           r"(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?", re.IGNORECASE)
 
 _VALUE_TYPES = ("BOOLEAN", "INTEGER", "LONG", "DOUBLE", "STRING", "LIST", "MAP")
-_FIELDS = ("workspace_id", "entity_id", "component_name", "component_path", "property_name",
-           "value", "value_type", "timestamp")
+_FIELDS = frozenset(("workspace_id", "entity_id", "component_name", "component_path",
+                     "property_name", "value", "value_type", "timestamp"))
 _NANOS = 1_000_000_000
 _NANOS_PER_MICRO = 1_000
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)

@@ -113,3 +113,30 @@ def test_two_writers_fed_by_one_step_each_send_their_records():
             client_factory=fakes.FakeClientFactory("fused-b", fakes.accept_all))
     assert sum(len(c["kwargs"]["entries"]) for c in fakes.calls("fused-a")) == 5
     assert fakes.calls("fused-b") == []
+
+
+def test_a_record_in_several_sliding_windows_is_written_once_per_window():
+    # Sliding windows of 60 s every 20 s: each record belongs to three windows,
+    # and a request never mixes windows, so each copy travels on its own.
+    fakes.reset("sliding")
+    data = records(2, 5)
+    with pipeline() as p:
+        stamped = (p | beam.Create(data)
+                   | beam.Map(lambda r: beam.window.TimestampedValue(r, r["timestamp"]))
+                   | beam.WindowInto(beam.window.SlidingWindows(60, 20)))
+        result = stamped | WriteToSiteWise(
+            client_factory=fakes.FakeClientFactory("sliding", fakes.accept_all))
+
+        def per_window(receipt, window=beam.DoFn.WindowParam):
+            yield (window.start.micros // 1_000_000, receipt.item_id)
+
+        def starts(t):  # the windows [start, start + 60) that hold t
+            return range(t - t % 20 - 40, t - t % 20 + 1, 20)
+
+        assert_that(result.written | beam.ParDo(per_window), equal_to([
+            (start, "/c/%d@%d.000000000" % (prop, NOW - 600 + n))
+            for prop in range(2) for n in range(5) for start in starts(NOW - 600 + n)]))
+    sent = [v["timestamp"]["timeInSeconds"] for call in fakes.calls("sliding")
+            for entry in call["kwargs"]["entries"] for v in entry["propertyValues"]]
+    assert sorted(sent) == sorted(NOW - 600 + n for _ in range(2) for n in range(5)
+                                  for _copy in range(3))

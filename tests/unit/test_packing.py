@@ -1,5 +1,7 @@
 """Packing items into requests: limits, fill, determinism."""
 
+import dataclasses
+import pickle
 import random
 
 import pytest
@@ -105,3 +107,11 @@ def test_split_full_counts_a_byte_full_request_as_full():
 def test_lower_bound():
     assert lower_bound_requests([50] * 1000, SITEWISE_LIKE) == 500
     assert lower_bound_requests([1] * 11, SITEWISE_LIKE) == 2
+
+
+def test_an_item_pickles_with_every_field():
+    item = Item(scope=("ws",), group="g", payload={"value": {"doubleValue": 1.5}}, size=7,
+                sort_key="k", item_id="id", resource="r", record='{"a": 1}', event_time=42)
+    assert pickle.loads(pickle.dumps([item, item], pickle.HIGHEST_PROTOCOL)) == [item, item]
+    # Its own reduction names every field: a field added later must be added there.
+    assert len(item.__reduce__()[1]) == len(dataclasses.fields(Item))
