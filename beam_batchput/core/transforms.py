@@ -45,6 +45,8 @@ _LOG = logging.getLogger(__name__)
 _FAILED = "failed"
 # Partial entries may wait up to this many times max_buffered_records.
 _HARD_CAP_FACTOR = 4
+# Requests a send step holds per worker thread, sending or waiting to.
+_QUEUED_PER_SENDER = 4
 
 # What a service module may raise on a malformed record besides InvalidRecord:
 # the record is dead-lettered, its neighbours go on.
@@ -279,7 +281,9 @@ def _batch_fn_class(bounded: bool, tag: str) -> type:
 class _SendFn(beam.DoFn):
     """Sends requests, up to ``max_in_flight`` at once; emits receipts and dead letters.
 
-    Each request, with its retries, runs in a worker thread; results are
+    Each request, with its retries, runs in one of ``max_in_flight`` worker
+    threads; up to ``_QUEUED_PER_SENDER`` times as many wait their turn, so the
+    bundle's thread goes on batching while the workers send. Results are
     harvested on the bundle's thread, as requests complete and at the end of
     the bundle, so nothing is in flight when a bundle commits.
     """
@@ -308,7 +312,7 @@ class _SendFn(beam.DoFn):
         self._pending = []
 
     def process(self, request: Request, window=beam.DoFn.WindowParam) -> Iterator[Any]:
-        if len(self._pending) >= self._max_in_flight:
+        if len(self._pending) >= self._max_in_flight * _QUEUED_PER_SENDER:
             yield from self._harvest(concurrent.futures.FIRST_COMPLETED)
         future = self._executor.submit(self._sender.send, self._client, request)
         self._pending.append((future, window))

@@ -43,7 +43,7 @@ class Fields:
 
     def require_utf8(self, text: str, what: str) -> str:
         """``text``, or InvalidEncoding when it holds lone surrogates (no UTF-8 form)."""
-        if SURROGATES.search(text):
+        if not text.isascii() and SURROGATES.search(text):
             raise self.fail("InvalidEncoding", "%s is text that is not valid UTF-8 (it holds "
                             "lone surrogates)" % what)
         return text

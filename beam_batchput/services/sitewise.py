@@ -156,8 +156,9 @@ class SiteWiseService(Service):
     @staticmethod
     def _target(fields: Fields) -> Tuple[str, str]:
         """(group, resource) of the property the record names."""
-        if fields.present("property_alias"):
-            if fields.present("asset_id") or fields.present("property_id"):
+        raw = fields.raw
+        if raw("property_alias") is not None:
+            if raw("asset_id") is not None or raw("property_id") is not None:
                 raise fields.fail("InvalidRecord", "give property_alias or asset_id + "
                                   "property_id, not both")
             alias = fields.string("property_alias", max_len=MAX_ALIAS_LENGTH, pattern=_ALIAS)

@@ -14,6 +14,7 @@ import pytest
 from apache_beam.testing.util import assert_that
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -361,7 +362,7 @@ def test_a_record_that_is_not_a_mapping_is_a_validation_dead_letter(record):
     fn = _PrepareFn(MODELS[SW], num_shards=1, chunk_size=100)
     fn.setup()
     fn.start_bundle()
-    [output] = list(fn.process(record, timestamp=Timestamp(0), window=GlobalWindow()))
+    [output] = list(fn.process(record, WindowedValue(record, Timestamp(0), (GlobalWindow(),))))
     letter = output.value
     assert (letter.stage, letter.error_code) == ("validation", "InvalidRecordType")
     json.loads(letter.record)
