@@ -58,12 +58,16 @@ def reset(name: str) -> None:
         _SHAPES[name] = []
 
 
-def stub_client(service: str, name: str = "stub") -> Any:
-    """A real boto3 client of ``service`` whose requests the stub answers."""
+def stub_client(service: str, name: str = "stub", parameter_validation: bool = False) -> Any:
+    """A real boto3 client of ``service`` whose requests the stub answers.
+
+    ``parameter_validation=True`` is boto3's own default, as a hand-written
+    loop gets it; the writers' clients have it off.
+    """
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    client = ClientConfig(region_name="us-east-1",
-                          endpoint_url="http://stub.invalid").create_client(service)
+    client = ClientConfig(region_name="us-east-1", endpoint_url="http://stub.invalid",
+                          parameter_validation=parameter_validation).create_client(service)
     body = json.dumps(ACCEPTED[service]).encode()
     status = 201 if service == "datazone" else 200
 
@@ -85,9 +89,11 @@ def stub_client(service: str, name: str = "stub") -> Any:
 class StubClientFactory:
     """Picklable client factory for the writers."""
 
-    def __init__(self, service: str, name: str = "stub") -> None:
+    def __init__(self, service: str, name: str = "stub",
+                 parameter_validation: bool = False) -> None:
         self._service = service
         self._name = name
+        self._parameter_validation = parameter_validation
 
     def __call__(self) -> Any:
-        return stub_client(self._service, self._name)
+        return stub_client(self._service, self._name, self._parameter_validation)

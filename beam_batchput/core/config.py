@@ -101,6 +101,12 @@ class ClientConfig:
         read_timeout: Seconds to wait for a response.
         botocore_max_attempts: Attempts (the first included) of botocore's standard retry mode
             for whole-request throttling, 5xx and connection errors.
+        parameter_validation: botocore's check of every request against the
+            service model before sending. Off by default: the writers check each
+            record before packing it, the service checks the request again,
+            and the check costs about as much CPU as serializing and signing
+            (14 µs per SiteWise point). A request the client cannot serialize
+            is dead-lettered either way.
     """
 
     region_name: Optional[str] = None
@@ -112,6 +118,7 @@ class ClientConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     botocore_max_attempts: int = 3
+    parameter_validation: bool = False
 
     def __post_init__(self) -> None:
         for name in ("region_name", "endpoint_url", "profile_name"):
@@ -127,6 +134,8 @@ class ClientConfig:
         _positive_number("connect_timeout", self.connect_timeout)
         _positive_number("read_timeout", self.read_timeout)
         _positive_int("botocore_max_attempts", self.botocore_max_attempts)
+        _require(isinstance(self.parameter_validation, bool), "parameter_validation",
+                 self.parameter_validation, "a bool")
         if self.boto_config is not None:
             import botocore.config
 
@@ -150,6 +159,7 @@ class ClientConfig:
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            parameter_validation=self.parameter_validation,
             # Implementation note: SiteWise and TwinMaker writes carry a
             # ``data.`` host prefix, which breaks any custom endpoint.
             inject_host_prefix=self.endpoint_url is None,

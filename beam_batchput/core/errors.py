@@ -65,7 +65,9 @@ def classify(service: Service, error: Exception) -> RequestError:
     The chain: a ``ClientError`` by its code in the service's table, then by HTTP
     status (429 and 5xx are transient); TLS errors are fatal; connection and
     timeout errors are transient; parameter validation and any other botocore
-    error is fatal.
+    error is fatal, and so is a request the client could not serialize (a
+    ``TypeError``, ``ValueError`` or ``OverflowError`` from the call, possible
+    with parameter validation off).
     """
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
@@ -85,4 +87,7 @@ def classify(service: Service, error: Exception) -> RequestError:
         return RequestError(type(error).__name__, str(error), True, False)
     if isinstance(error, BotoCoreError):
         return RequestError(type(error).__name__, str(error), False, False)
+    if isinstance(error, (TypeError, ValueError, OverflowError)):
+        return RequestError("RequestSerializationError", "the client could not serialize "
+                            "the request: %s: %s" % (type(error).__name__, error), False, False)
     raise TypeError("not a botocore error: %r" % (error,))

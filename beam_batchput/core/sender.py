@@ -120,7 +120,7 @@ class RequestSender:
         outcome.items_per_request.append(len(items))
         try:
             response = getattr(client, service.method)(**kwargs)
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, TypeError, ValueError, OverflowError) as error:
             outcome.request_errors += 1
             info = classify(service, error)
             if info.retryable:

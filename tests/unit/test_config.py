@@ -4,6 +4,8 @@ import pickle
 
 import botocore.config
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ParamValidationError
 
 from beam_batchput import BatchingConfig, ClientConfig, RetryConfig
 
@@ -20,6 +22,7 @@ from beam_batchput import BatchingConfig, ClientConfig, RetryConfig
     (ClientConfig, {"region_name": ""}, "region_name"),
     (ClientConfig, {"verify": False}, "verify"),
     (ClientConfig, {"boto_config": {"retries": 3}}, "boto_config"),
+    (ClientConfig, {"parameter_validation": "yes"}, "parameter_validation"),
 ])
 def test_bad_values_raise_naming_the_parameter(factory, kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -46,3 +49,33 @@ def test_user_boto_config_overrides_the_defaults():
         "iotsitewise")
     assert client.meta.config.read_timeout == 7
     assert client.meta.config.retries["mode"] == "standard"
+
+
+def test_parameter_validation_is_off_unless_asked_for(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    def call_without_required_entries(config):
+        client = config.create_client("iotsitewise")
+        sent = []
+
+        def answer(request, **kwargs):
+            sent.append(request.body)
+            return AWSResponse(request.url, 200, {}, _Raw(b'{"errorEntries": []}'))
+
+        client.meta.events.register("before-send.iotsitewise.*", answer)
+        client.batch_put_asset_property_value()
+        return sent
+
+    base = dict(region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
+    assert len(call_without_required_entries(ClientConfig(**base))) == 1
+    with pytest.raises(ParamValidationError, match="entries"):
+        call_without_required_entries(ClientConfig(parameter_validation=True, **base))
+
+
+class _Raw:
+    def __init__(self, body):
+        self._body = body
+
+    def stream(self, **kwargs):
+        yield self._body

@@ -4,7 +4,7 @@
 import pytest
 from botocore.exceptions import EndpointConnectionError, ParamValidationError
 
-from beam_batchput import RequestFailedError, RetryConfig, Stage
+from beam_batchput import ClientConfig, RequestFailedError, RetryConfig, Stage
 from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.services.sitewise import SiteWiseService
@@ -143,3 +143,21 @@ def test_a_replayed_request_is_identical():
     sender(FakeClock()).send(client, request_for(["/b", "/a"], points=5))
     first, second = fakes.calls("replay")
     assert first["kwargs"] == second["kwargs"]
+
+
+def test_a_request_the_client_cannot_serialize_is_dead_lettered_not_raised(monkeypatch):
+    # A real client without parameter validation: the serializer itself meets
+    # a value it cannot encode (here a set where a list belongs).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = ClientConfig(region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                          botocore_max_attempts=1).create_client("iotsitewise")
+    request = request_for(["/a"])
+    request.entries[0].items[0].payload = {"value": {"doubleValue": {1.0}},
+                                           "timestamp": {"timeInSeconds": NOW},
+                                           "quality": "GOOD"}
+    outcome = sender(FakeClock()).send(client, request)
+    assert outcome.written == []
+    assert [(s.code, s.stage) for s in outcome.failed] == [
+        ("RequestSerializationError", Stage.REQUEST)] * 2
+    assert "could not serialize" in outcome.failed[0].message
