@@ -22,8 +22,8 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
-from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils import windowed_value
+from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
