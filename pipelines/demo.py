@@ -32,7 +32,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
 from beam_batchput.avro import WriteDeadLettersToAvro
 from beam_batchput.writers import WRITERS
-from pipelines.options import WriterOptions
+from pipelines.options import WriterOptions, pipeline_metrics
 
 _METRICS = "beam_batchput.demo"
 _SITEWISE_METRICS = ("power_kw", "wind_speed_ms", "rotor_rpm", "status", "nacelle_temp_c")
@@ -179,7 +179,8 @@ def _count_reason(letter: Any) -> None:
 
 
 def _counter(result: Any, namespace: str, name: str) -> int:
-    found = result.metrics().query(MetricsFilter().with_namespace(namespace).with_name(name))
+    found = pipeline_metrics(result).query(
+        MetricsFilter().with_namespace(namespace).with_name(name))
     return sum((c.committed or c.attempted or 0) for c in found["counters"])
 
 
@@ -211,7 +212,8 @@ def summarize(result: Any, options: DemoOptions, snapshot: Optional[Dict[str, An
     lines += ["", "  every record accounted for: %s" % ("yes" if lost == 0 else
                                                          "NO, %d missing" % lost),
               "", "  dead letters by reason:"]
-    reasons = result.metrics().query(MetricsFilter().with_namespace(_METRICS))["counters"]
+    reasons = pipeline_metrics(result).query(
+        MetricsFilter().with_namespace(_METRICS))["counters"]
     for counter in sorted(reasons, key=lambda c: -(c.committed or c.attempted or 0)):
         service, stage, code = counter.key.metric.name.split("|")[1:]
         lines.append("    %-15s %-18s %-34s %6d" % (service, stage, code,

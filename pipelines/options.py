@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import threading
 from typing import Any, Callable, Dict
 
 import apache_beam as beam
@@ -58,3 +60,40 @@ def run_to_completion(options: PipelineOptions,
     result = pipeline.run()
     result.wait_until_finish()
     return result
+
+
+def pipeline_metrics(result: Any) -> Any:
+    """``result.metrics()``, also after a long run on Beam's portable runner.
+
+    That runner merges a stage's metrics lazily, one nested generator per
+    bundle, so reading them after a thousand bundles of one stage (a streaming
+    run of a minute or so) overflows the recursion limit. The first read is made
+    in a thread with room for that depth; the result caches what it read.
+
+    Args:
+        result: A finished ``PipelineResult``.
+
+    Returns:
+        Its ``MetricResults``.
+    """
+    box: Dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            box["metrics"] = result.metrics()
+        except BaseException as error:  # handed to the caller's thread below
+            box["error"] = error
+
+    limit = sys.getrecursionlimit()
+    stack = threading.stack_size(512 * 1024 * 1024)
+    sys.setrecursionlimit(max(limit, 200_000))
+    try:
+        reader = threading.Thread(target=read, name="pipeline-metrics")
+        reader.start()
+        reader.join()
+    finally:
+        threading.stack_size(stack)
+        sys.setrecursionlimit(limit)
+    if "error" in box:
+        raise box["error"]
+    return box["metrics"]

@@ -136,9 +136,11 @@ class _PrepareFn(beam.DoFn):
                 yield self._emit(slot, self._chunks.pop(slot))
 
     def finish_bundle(self) -> Iterator[Any]:
-        # Counted once a bundle: a counter's update is a few calls deep.
-        self._metrics.records_in.inc(self._records_in)
-        self._records_in = 0
+        # Counted once a bundle: a counter's update is a few calls deep. An
+        # empty bundle (frequent in streaming) reports nothing, as before.
+        if self._records_in:
+            self._metrics.records_in.inc(self._records_in)
+            self._records_in = 0
         chunks, self._chunks = self._chunks, {}
         for slot, chunk in chunks.items():
             yield self._emit(slot, chunk)

@@ -37,6 +37,7 @@ from beam_batchput.services.iotevents import IoTEventsService
 from beam_batchput.services.sitewise import SiteWiseService
 from beam_batchput.services.twinmaker import TwinMakerService
 from beam_batchput.writers import WRITERS
+from pipelines.options import pipeline_metrics
 
 __all__ = ["FAULT_KINDS", "Ledger", "RunSettings", "SERVICES", "check", "fault_configs",
            "make_record", "run_pipeline"]
@@ -331,7 +332,7 @@ def run_pipeline(endpoint_url: str, settings: RunSettings
             _ = result.failed | "Keep-f-%s" % info.short_name >> beam.Map(_keep, run, "failed")
     metrics = {}
     for service in SERVICES:
-        found = pipeline.result.metrics().query(
+        found = pipeline_metrics(pipeline.result).query(
             MetricsFilter().with_namespace("beam_batchput.%s" % service))["counters"]
         metrics[service] = collections.Counter()
         for counter in found:

@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from pipelines import avro_to_service, demo, redrive
-from pipelines.options import WriterOptions
+from pipelines.options import WriterOptions, pipeline_metrics
 
 AVRO = ["--avro_input", "data/*.avro", "--service", "sitewise", "--dead_letter_output", "out/dlq"]
 REDRIVE = ["--dead_letters", "out/dlq/*.avro", "--redrive_output", "out/again"]
@@ -132,3 +132,33 @@ def test_external_environment_flags_reach_the_portable_options():
     portable = options.view_as(PortableOptions)
     assert (portable.environment_type, portable.environment_config) == (
         "EXTERNAL", "localhost:50000")
+
+
+class _DeepResult:
+    """Metrics that take a deep recursion to read, as after many bundles."""
+
+    def __init__(self, depth, error=None):
+        self._depth, self._error = depth, error
+
+    def metrics(self):
+        def nest(n):
+            yield from (nest(n - 1) if n else iter([self._depth]))
+
+        if self._error:
+            raise self._error
+        return next(nest(self._depth))
+
+
+def test_pipeline_metrics_reads_metrics_nested_deeper_than_the_recursion_limit():
+    import sys
+
+    depth = 5 * sys.getrecursionlimit()
+    with pytest.raises(RecursionError):
+        _DeepResult(depth).metrics()
+    assert pipeline_metrics(_DeepResult(depth)) == depth
+    assert sys.getrecursionlimit() < depth
+
+
+def test_pipeline_metrics_hands_on_the_reader_s_error():
+    with pytest.raises(KeyError, match="gone"):
+        pipeline_metrics(_DeepResult(1, KeyError("gone")))
