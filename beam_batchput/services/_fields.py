@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import re
 from typing import Any, Collection, FrozenSet, Mapping, Optional, Pattern, Tuple
@@ -47,6 +48,18 @@ class Fields:
             raise self.fail("InvalidEncoding", "%s is text that is not valid UTF-8 (it holds "
                             "lone surrogates)" % what)
         return text
+
+    def json_text(self, name: str, value: Any) -> str:
+        """A dict or list field as compact JSON text with sorted keys, or InvalidRecord."""
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise self.fail("InvalidJson", "field %r cannot be JSON: %s"
+                            % (name, error)) from None
+        except RecursionError:
+            raise self.fail("NestingTooDeep", "field %r nests too deep to be serialized "
+                            "as JSON" % name) from None
 
     def has(self, name: str) -> bool:
         """Whether the field is there, even as None."""

@@ -85,15 +85,7 @@ def _content(fields: Fields) -> Optional[str]:
             raise fields.fail("InvalidJson", "field 'content' is not JSON text") from None
         text = value
     elif isinstance(value, (Mapping, list, tuple)):
-        try:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise fields.fail("InvalidJson", "field 'content' cannot be JSON: %s"
-                              % error) from None
-        except RecursionError:
-            raise fields.fail("NestingTooDeep", "field 'content' nests too deep to be "
-                              "serialized as JSON") from None
+        text = fields.json_text("content", value)
     else:
         raise fields.fail("InvalidType", "field 'content' must be JSON text, a dict or a list, "
                           "got %s" % type(value).__name__)

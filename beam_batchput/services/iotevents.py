@@ -15,7 +15,6 @@ process a message id once, do not process it twice.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Sequence, Tuple
 
@@ -71,27 +70,9 @@ def _payload(fields: Fields) -> bytes:
         raise fields.fail("MissingField", "field 'payload' is required")
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
-    elif isinstance(value, str):
-        try:
-            data = value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise fields.fail("InvalidEncoding", "field 'payload' is text that is not valid "
-                              "UTF-8 (it holds lone surrogates)") from None
-    elif isinstance(value, (Mapping, list, tuple)):
-        try:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise fields.fail("InvalidJson", "field 'payload' cannot be JSON: %s"
-                              % error) from None
-        except RecursionError:
-            raise fields.fail("NestingTooDeep", "field 'payload' nests too deep to be "
-                              "serialized as JSON") from None
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise fields.fail("InvalidEncoding", "field 'payload' holds text that is not "
-                              "valid UTF-8 (lone surrogates)") from None
+    elif isinstance(value, (str, Mapping, list, tuple)):
+        text = value if isinstance(value, str) else fields.json_text("payload", value)
+        data = fields.require_utf8(text, "field 'payload'").encode("utf-8")
     else:
         raise fields.fail("InvalidType", "field 'payload' must be bytes, text, a dict or a "
                           "list, got %s" % type(value).__name__)
