@@ -10,6 +10,7 @@ import copy
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 JOURNAL: Dict[str, List[Dict[str, Any]]] = {}
@@ -108,3 +109,26 @@ class RaisingClient:
         if self._times is None or number <= self._times:
             raise client_error(self._code, self._status)
         return {"errorEntries": []}
+
+
+class _RawBody:
+    """The raw HTTP body botocore reads a response from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def answer_in_process(client: Any, status: int, body: bytes) -> List[Any]:
+    """Answers every request of a real botocore client in its before-send hook,
+    so nothing leaves the process; returns the list the sent requests land in."""
+    sent: List[Any] = []
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        sent.append(request)
+        return AWSResponse(request.url, status, {}, _RawBody(body))
+
+    client.meta.events.register("before-send", answer)
+    return sent

@@ -82,6 +82,11 @@ def make_record(service: str, n: int, t0: float) -> Dict[str, Any]:
     raise ValueError("unknown service %r" % service)
 
 
+def tagged_records(count: int, t0: float) -> List[Tuple[str, Dict[str, Any]]]:
+    """``(service, record)`` for records 0..count-1, spread over the five services in turn."""
+    return [(SERVICES[n % 5], make_record(SERVICES[n % 5], n, t0)) for n in range(count)]
+
+
 def _location(service: str, n: int) -> str:
     """Where record ``n`` must be stored (the emulator's snapshot key)."""
     record = make_record(service, n, 0.0)
@@ -272,6 +277,22 @@ class RunSettings:
     slow_response_ms: float = 800.0
     seed: int = 8
     max_attempts: int = 5
+
+
+def write_each(tagged: beam.PCollection, writer_for: Callable[[str], beam.PTransform],
+               windowing: Any = None) -> Dict[str, Any]:
+    """Writes ``(service, record)`` pairs, each service's part with the writer
+    ``writer_for(service)``, in ``windowing`` if given; returns each WriteResult."""
+    results = {}
+    for service in SERVICES:
+        name = WRITERS[service].short_name
+        part = (tagged
+                | "Only-%s" % name >> beam.Filter(lambda r, s=service: r[0] == s)
+                | "Record-%s" % name >> beam.Map(lambda r: r[1]))
+        if windowing is not None:
+            part = part | "Window-%s" % name >> beam.WindowInto(windowing)
+        results[service] = part | "Write-%s" % name >> writer_for(service)
+    return results
 
 
 def fault_configs(settings: RunSettings) -> Dict[str, FaultConfig]:

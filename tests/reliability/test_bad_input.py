@@ -406,15 +406,11 @@ def test_batches_mixing_good_and_bad_records_write_the_good_and_dead_letter_the_
                       retry=RetryConfig(max_attempts=2, initial_backoff_seconds=0.01,
                                         max_backoff_seconds=0.02))
         with pipeline() as p:
-            records = p | beam.Create(mixed, reshuffle=False)
+            results = harness.write_each(p | beam.Create(mixed, reshuffle=False),
+                                         lambda service: WRITERS[service].writer(**kwargs))
             outputs = []
-            for service in ALL:
+            for service, result in results.items():
                 info = WRITERS[service]
-                result = (records
-                          | "Only-%s" % info.short_name >> beam.Filter(
-                              lambda r, s=service: r[0] == s)
-                          | "Record-%s" % info.short_name >> beam.Map(lambda r: r[1])
-                          | "Write-%s" % info.short_name >> info.writer(**kwargs))
                 outputs += [result.written | "W-%s" % info.short_name >> beam.Map(
                                 lambda r: ("written", r.service, r.record, "", "")),
                             result.failed | "F-%s" % info.short_name >> beam.Map(

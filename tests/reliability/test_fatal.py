@@ -51,23 +51,16 @@ def _credentials(monkeypatch, tmp_path):
 
 
 def _records(count: int) -> List[Any]:
-    t0 = time.time() - 600
-    return [(SERVICES[n % 5], harness.make_record(SERVICES[n % 5], n, t0)) for n in range(count)]
+    return harness.tagged_records(count, time.time() - 600)
 
 
 def _run(records, key: str, **writer_kwargs: Any) -> None:
     """The five writers; dead letters' (service, resource, stage, code, attempts) in Collect."""
     with pipeline() as p:
-        tagged = p | beam.Create(records)
-        failed = []
-        for service in SERVICES:
-            info = WRITERS[service]
-            result = (tagged
-                      | "Only-%s" % info.short_name >> beam.Filter(lambda r, s=service: r[0] == s)
-                      | "Record-%s" % info.short_name >> beam.Map(lambda r: r[1])
-                      | "Write-%s" % info.short_name >> info.writer(**writer_kwargs))
-            failed.append(result.failed)
-        assert_that(tuple(failed) | beam.Flatten() | beam.Map(
+        results = harness.write_each(p | beam.Create(records),
+                                     lambda service: WRITERS[service].writer(**writer_kwargs))
+        failed = tuple(result.failed for result in results.values())
+        assert_that(failed | beam.Flatten() | beam.Map(
             lambda d: (d.service, d.resource, d.stage, d.error_code, d.attempts)), Collect(key))
 
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("emulator_credentials")
 
 
 def _records(count: int) -> List[Any]:
-    return [(SERVICES[n % 5], harness.make_record(SERVICES[n % 5], n, _T0)) for n in range(count)]
+    return harness.tagged_records(count, _T0)
 
 
 def _bodies(log: List[Dict[str, Any]]) -> "collections.Counter[str]":
@@ -42,17 +42,11 @@ def _write_all(records, client_for: Callable[[str], Dict[str, Any]], key: str,
     """Runs the five writers on ``records``; receipts' (service, number) land in Collect(key)."""
     with pipeline(streaming=streaming) as p:
         tagged = p | (source if source is not None else beam.Create(records))
-        written = []
-        for service in SERVICES:
-            info = WRITERS[service]
-            result = (tagged
-                      | "Only-%s" % info.short_name >> beam.Filter(lambda r, s=service: r[0] == s)
-                      | "Record-%s" % info.short_name >> beam.Map(lambda r: r[1])
-                      | "Window-%s" % info.short_name >> beam.WindowInto(
-                          window.FixedWindows(3600))
-                      | "Write-%s" % info.short_name >> info.writer(**client_for(service)))
-            written.append(result.written)
-        assert_that(tuple(written) | beam.Flatten()
+        results = harness.write_each(
+            tagged, lambda service: WRITERS[service].writer(**client_for(service)),
+            window.FixedWindows(3600))
+        written = tuple(result.written for result in results.values())
+        assert_that(written | beam.Flatten()
                     | beam.Map(lambda r: (r.service, harness.number_of(r.service, r.record))),
                     Collect(key))
 

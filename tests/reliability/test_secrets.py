@@ -51,7 +51,7 @@ def _canary_credentials(monkeypatch, tmp_path):
 def _records() -> List[Any]:
     """Good records, one malformed record and one unknown resource per service."""
     t0 = time.time() - 600
-    records = [(SERVICES[n % 5], harness.make_record(SERVICES[n % 5], n, t0)) for n in range(50)]
+    records = harness.tagged_records(50, t0)
     for service in SERVICES:
         records.append((service, dict(harness.make_record(service, 1, t0), surplus=1)))
     records.append(("iotevents-data", dict(harness.make_record("iotevents-data", 9, t0),
@@ -76,14 +76,9 @@ def test_the_secret_key_appears_in_no_log_output_or_pickled_transform(caplog):
     with Emulator(config=config, credentials={ACCESS_KEY: CANARY}) as emulator:
         writers = _writers(emulator.endpoint_url)
         with pipeline() as p:
-            tagged = p | beam.Create(_records())
-            outputs = []
-            for service, writer in zip(SERVICES, writers):
-                result = (tagged | "Only-%s" % service >> beam.Filter(
-                    lambda r, s=service: r[0] == s)
-                          | "Record-%s" % service >> beam.Map(lambda r: r[1])
-                          | "Write-%s" % service >> writer)
-                outputs += [result.written, result.failed]
+            results = harness.write_each(p | beam.Create(_records()),
+                                         dict(zip(SERVICES, writers)).__getitem__)
+            outputs = [pc for result in results.values() for pc in result]
             assert_that(tuple(outputs) | beam.Flatten() | beam.Map(repr), Collect("outputs"))
             graph = p.to_runner_api().SerializeToString()
         stored, log = json.dumps(emulator.snapshot()), json.dumps(emulator.requests())

@@ -4,10 +4,10 @@ import pickle
 
 import botocore.config
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ParamValidationError
 
 from beam_batchput import BatchingConfig, ClientConfig, RetryConfig
+from tests import fakes
 
 
 @pytest.mark.parametrize("factory,kwargs,name", [
@@ -57,13 +57,7 @@ def test_parameter_validation_is_off_unless_asked_for(monkeypatch):
 
     def call_without_required_entries(config):
         client = config.create_client("iotsitewise")
-        sent = []
-
-        def answer(request, **kwargs):
-            sent.append(request.body)
-            return AWSResponse(request.url, 200, {}, _Raw(b'{"errorEntries": []}'))
-
-        client.meta.events.register("before-send.iotsitewise.*", answer)
+        sent = fakes.answer_in_process(client, 200, b'{"errorEntries": []}')
         client.batch_put_asset_property_value()
         return sent
 
@@ -71,11 +65,3 @@ def test_parameter_validation_is_off_unless_asked_for(monkeypatch):
     assert len(call_without_required_entries(ClientConfig(**base))) == 1
     with pytest.raises(ParamValidationError, match="entries"):
         call_without_required_entries(ClientConfig(parameter_validation=True, **base))
-
-
-class _Raw:
-    def __init__(self, body):
-        self._body = body
-
-    def stream(self, **kwargs):
-        yield self._body

@@ -6,7 +6,6 @@ import random
 import botocore.session
 import botocore.validate
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from beam_batchput.core.packing import pack
 from beam_batchput.core.service import InvalidRecord
@@ -17,6 +16,7 @@ from beam_batchput.services.connect import (
     UNKNOWN_FAILURE_CODE,
     ConnectDataTableService,
 )
+from tests import fakes
 
 MODEL = botocore.session.get_session().get_service_model("connect")
 OPERATION = MODEL.operation_model("BatchCreateDataTableValue")
@@ -380,24 +380,8 @@ def test_botocore_puts_the_table_in_the_path_and_the_values_in_the_body():
     client = botocore.session.get_session().create_client(
         "connect", region_name="us-east-1", aws_access_key_id="test",
         aws_secret_access_key="test")
-    sent = []
-
-    def answer(request, **_):
-        sent.append(request)
-        return AWSResponse(request.url, 200, {}, _Raw(b'{"Successful": [], "Failed": []}'))
-
-    client.meta.events.register("before-send", answer)
+    sent = fakes.answer_in_process(client, 200, b'{"Successful": [], "Failed": []}')
     response = client.batch_create_data_table_value(**kwargs)
     assert response["Failed"] == []
     assert sent[0].url.endswith("/data-tables/%s/routing%%20table/values/create" % INSTANCE)
     assert json.loads(sent[0].body) == {"Values": kwargs["Values"]}
-
-
-class _Raw:
-    """The raw HTTP body botocore reads a response from."""
-
-    def __init__(self, body):
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body

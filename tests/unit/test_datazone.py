@@ -7,7 +7,6 @@ import re
 
 import botocore.session
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from beam_batchput.core.packing import pack
 from beam_batchput.core.service import InvalidRecord
@@ -16,6 +15,7 @@ from beam_batchput.services.datazone import (
     DEFAULT_MAX_REQUEST_BYTES,
     DataZoneService,
 )
+from tests import fakes
 from tests.unit.test_twinmaker import assert_valid_request
 
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z
@@ -273,13 +273,7 @@ def test_botocore_sends_our_client_token_and_millisecond_timestamps():
     client = botocore.session.get_session().create_client(
         "datazone", region_name="us-east-1", aws_access_key_id="test",
         aws_secret_access_key="test")
-    sent = []
-
-    def answer(request, **_):
-        sent.append(request)
-        return AWSResponse(request.url, 201, {}, _Raw(b"{}"))
-
-    client.meta.events.register("before-send", answer)
+    sent = fakes.answer_in_process(client, 201, b"{}")
     client.post_time_series_data_points(**kwargs)
     client.post_time_series_data_points(**kwargs)
     bodies = [json.loads(request.body) for request in sent]
@@ -287,13 +281,3 @@ def test_botocore_sends_our_client_token_and_millisecond_timestamps():
     assert bodies[0]["forms"][0]["timestamp"] == NOW + 0.25
     assert sent[0].url.endswith(
         "/v2/domains/dzd_4p9n6sw4qt9xgn/entities/ASSET/57kbr2qq9q3bw7/time-series-data-points")
-
-
-class _Raw:
-    """The raw HTTP body botocore reads a response from."""
-
-    def __init__(self, body):
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body

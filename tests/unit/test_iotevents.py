@@ -10,7 +10,6 @@ import re
 import botocore.exceptions
 import botocore.validate
 import pytest
-from botocore.awsrequest import AWSResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from beam_batchput.services.iotevents import (
     MAX_PAYLOAD_BYTES_PER_REQUEST,
     IoTEventsService,
 )
+from tests import fakes
 
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z
 NOW_MS = NOW * 1000
@@ -398,25 +398,9 @@ def test_botocore_sends_the_payload_as_base64():
     client = _botocore.new_session().create_client(
         "iotevents-data", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
         aws_access_key_id="test", aws_secret_access_key="test")
-    sent = []
-
-    def answer(request, **_):
-        sent.append(request)
-        return AWSResponse(request.url, 200, {}, _Raw(b'{"BatchPutMessageErrorEntries": []}'))
-
-    client.meta.events.register("before-send", answer)
+    sent = fakes.answer_in_process(client, 200, b'{"BatchPutMessageErrorEntries": []}')
     assert client.batch_put_message(**kwargs)["BatchPutMessageErrorEntries"] == []
     assert sent[0].url == "http://127.0.0.1:9/inputs/messages"
     (message,) = json.loads(sent[0].body)["messages"]
     assert base64.b64decode(message["payload"]) == b"\x00\xffbinary"
     assert message["timestamp"] == {"timeInMillis": NOW_MS}
-
-
-class _Raw:
-    """The raw HTTP body botocore reads a response from."""
-
-    def __init__(self, body):
-        self._body = body
-
-    def stream(self, **_):
-        yield self._body
