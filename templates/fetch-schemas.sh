@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEST="${BEAM_BATCHPUT_TEMPLATE_SCHEMAS:-build/template-schemas}"
+DEST="${BEAM_BATCHPUT_TEMPLATE_SCHEMAS:-${XDG_CACHE_HOME:-$HOME/.cache}/beam-batchput/template-schemas}"
 FLINK_OPERATOR_VERSION=1.10.0
 GOOGLE_API_CLIENT_VERSION=2.202.0
 PYTHON="${PYTHON:-python3}"
