@@ -159,9 +159,15 @@ class WebIdentityConfig:
         return self.sts_endpoint_url or sts_endpoint(self.region_name)
 
 
-def _http(request: urllib.request.Request, timeout: float) -> Tuple[int, bytes]:
+# Implementation note: the metadata server answers in plain HTTP, so its
+# requests never go through a proxy from the environment (the token would
+# pass through it in the clear); STS goes over TLS, proxied as usual.
+def _http(request: urllib.request.Request, timeout: float, proxied: bool = True
+          ) -> Tuple[int, bytes]:
+    handlers = [] if proxied else [urllib.request.ProxyHandler({})]
+    opener = urllib.request.build_opener(*handlers)   # reads the proxy environment now
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310
+        with opener.open(request, timeout=timeout) as response:  # nosec B310: fixed schemes
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -174,7 +180,7 @@ def fetch_google_id_token(config: WebIdentityConfig) -> str:
                                                          query),
                                      headers={"Metadata-Flavor": "Google"})
     try:
-        status, body = _http(request, config.timeout_seconds)
+        status, body = _http(request, config.timeout_seconds, proxied=False)
     except (urllib.error.URLError, OSError) as error:
         raise StsError("MetadataUnreachable", "%s: %s" % (config.metadata_host, error),
                        retryable=True) from error
@@ -210,7 +216,10 @@ def assume_role_with_web_identity(config: WebIdentityConfig, token: str) -> AwsC
                        retryable=True) from error
     if status != 200:
         raise _sts_error(status, body)
-    node = ElementTree.fromstring(body).find(".//sts:Credentials", namespaces=_STS_NS)
+    try:
+        node = ElementTree.fromstring(body).find(".//sts:Credentials", namespaces=_STS_NS)
+    except ElementTree.ParseError as error:
+        raise StsError("MalformedResponse", "the STS response is not XML") from error
     if node is None:
         raise StsError("MalformedResponse", "no Credentials in the STS response")
     fields = {name: node.findtext("sts:" + name, namespaces=_STS_NS)

@@ -245,6 +245,26 @@ def test_transient_refusals_are_retried_and_final_ones_raise(metadata, sts, cloc
     assert not raised.value.retryable and waits == [1.0, 2.0]
 
 
+def test_the_metadata_server_is_never_reached_through_a_proxy(metadata, sts, clock,
+                                                             monkeypatch):
+    # A proxy that does not exist, bypassed for the fake STS only: the token
+    # request would fail if it tried the proxy.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("no_proxy", sts.host)
+    gwi.WebIdentitySession(config(metadata, sts), clock=lambda: clock[0]).credentials()
+    assert len(metadata.requests) == len(sts.requests) == 1
+    monkeypatch.setenv("no_proxy", "")   # and the STS call does honour the proxy
+    with pytest.raises(gwi.StsError, match="StsUnreachable"):
+        gwi.WebIdentitySession(config(metadata, sts), clock=lambda: clock[0],
+                               sleep=lambda s: None).credentials()
+
+
+def test_a_malformed_sts_answer_is_a_clear_error(metadata, sts, clock, monkeypatch):
+    monkeypatch.setattr(sts, "answer", lambda handler, body: (200, b"not xml"))
+    with pytest.raises(gwi.StsError, match="MalformedResponse"):
+        gwi.WebIdentitySession(config(metadata, sts), clock=lambda: clock[0]).credentials()
+
+
 def test_an_unreachable_metadata_server_is_a_clear_error(sts, clock):
     identity = gwi.WebIdentityConfig(role_arn=ROLE, region_name="eu-west-1",
                                      metadata_host="127.0.0.1:9", timeout_seconds=2,
