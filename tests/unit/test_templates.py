@@ -21,7 +21,7 @@ import shlex
 import subprocess
 import sys
 import zipfile
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional
 
 import jsonschema
 import kubernetes_validate
@@ -112,7 +112,8 @@ def test_required_parameters_are_what_the_pipeline_requires(name, options_class,
 def test_parameter_regexes_accept_the_examples(name, options_class, example):
     for param in metadata(name)["parameters"]:
         if param["name"] in example:
-            assert all(re.fullmatch(rx, example[param["name"]]) for rx in param.get("regexes", [])), param
+            assert all(re.fullmatch(rx, example[param["name"]])
+                       for rx in param.get("regexes", [])), param
 
 
 def _discovery_to_json_schema(node: Dict[str, Any]) -> Dict[str, Any]:
