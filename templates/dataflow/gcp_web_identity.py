@@ -5,7 +5,7 @@ metadata server, is exchanged at the regional AWS STS endpoint
 (``AssumeRoleWithWebIdentity``) for short-lived credentials of one IAM role.
 No long-lived AWS key exists anywhere. The role's trust policy pins the
 token's ``azp``/``sub`` to the service account's unique id and its ``aud`` to
-the audience asked for here (``trust-policy-gcp.json`` beside this file).
+the audience asked for here (``templates/aws/trust-policy-gcp.json``).
 
 Two ways to use it:
 
