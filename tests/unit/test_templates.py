@@ -549,8 +549,8 @@ def test_streaming_checkpoints_have_durable_storage():
     assert config["state.checkpoints.dir"].startswith("s3://")
     assert config["state.savepoints.dir"].startswith("s3://")
     plugins = _flink_deployment()["spec"]["podTemplate"]["spec"]["containers"][0]["env"]
-    assert {"name": "ENABLE_BUILT_IN_PLUGINS", "value": "flink-s3-fs-hadoop-1.19.3.jar"} in plugins
-    assert _flink_deployment()["spec"]["image"].startswith("flink:1.19.3-")
+    assert {"name": "ENABLE_BUILT_IN_PLUGINS", "value": "flink-s3-fs-hadoop-1.20.5.jar"} in plugins
+    assert _flink_deployment()["spec"]["image"].startswith("flink:1.20.5-")
 
 
 # --- docker compose --------------------------------------------------------------------------
@@ -601,3 +601,18 @@ def test_compose_publishes_only_loopback_ports_and_never_the_worker_pool():
             assert port.startswith("127.0.0.1:"), (name, port)
     assert "state.checkpoints.dir: file:///flink-state/" in services["jobmanager"]["environment"][
         "FLINK_PROPERTIES"]
+
+
+def test_flink_images_job_server_and_operator_name_one_flink_minor():
+    with open(COMPOSE) as handle:
+        services = yaml.safe_load(handle)["services"]
+    spec = _flink_deployment()["spec"]
+    minors = {re.match(r"flink:(\d+\.\d+)\.", services[name]["image"]).group(1)
+              for name in ("jobmanager", "taskmanager")}
+    minors.add(re.search(r"beam_flink(\d+\.\d+)_job_server", services["job-server"]["image"])
+               .group(1))
+    minors.add(re.match(r"flink:(\d+\.\d+)\.", spec["image"]).group(1))
+    minors.add(spec["flinkVersion"][1:].replace("_", "."))
+    with open(os.path.join(FLINK, "README.md")) as handle:
+        minors.update(re.findall(r"--flink_version=(\d+\.\d+)", handle.read()))
+    assert len(minors) == 1, minors
