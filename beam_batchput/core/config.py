@@ -142,15 +142,21 @@ class ClientConfig:
             _require(isinstance(self.boto_config, botocore.config.Config), "boto_config",
                      self.boto_config, "a botocore.config.Config")
 
-    def create_client(self, service_name: str) -> Any:
-        """Builds a boto3 client for ``service_name``; called on the worker."""
+    def create_client(self, service_name: str, botocore_session: Any = None) -> Any:
+        """Builds a boto3 client for ``service_name``; called on the worker.
+
+        Args:
+            service_name: The botocore service name.
+            botocore_session: A session from ``beam_batchput._botocore.new_session()``
+                with a credential provider of its own; None makes a new one.
+        """
         import boto3
         import botocore.config
 
         from beam_batchput import _botocore
 
         session = boto3.Session(
-            botocore_session=_botocore.new_session(),
+            botocore_session=botocore_session or _botocore.new_session(),
             profile_name=self.profile_name,
             region_name=self.region_name,
         )
