@@ -3,7 +3,7 @@
 from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
 from beam_batchput.core.errors import RequestFailedError
 from beam_batchput.core.records import DeadLetter, Receipt, Stage
-from beam_batchput.core.transforms import AwsBatchWrite, WriteResult
+from beam_batchput.core.write import AwsBatchWrite, WriteResult
 from beam_batchput.writers import (
     WriteToConnectDataTable,
     WriteToDataZone,

@@ -24,6 +24,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration
 
+from beam_batchput.core import coders as _coders  # noqa: F401 # registers the record coders
 from beam_batchput.core.records import DeadLetter, Stage, record_to_json
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The public write transforms, one per AWS API.
 
-Each is the generic :class:`~beam_batchput.core.transforms.AwsBatchWrite` bound
+Each is the generic :class:`~beam_batchput.core.write.AwsBatchWrite` bound
 to one service module; every keyword argument of ``AwsBatchWrite`` applies
 (``region_name``, ``endpoint_url``, ``profile_name``, ``boto_config``,
 ``client``, ``client_factory``, ``max_in_flight``, ``max_buffering_seconds``,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Type
 
-from beam_batchput.core.transforms import AwsBatchWrite
+from beam_batchput.core.write import AwsBatchWrite
 from beam_batchput.services.connect import DEFAULT_MAX_VALUES_PER_REQUEST, ConnectDataTableService
 from beam_batchput.services.datazone import (
     DEFAULT_MAX_FORMS_PER_REQUEST,

@@ -14,6 +14,8 @@ import hashlib
 import json
 from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
+
 __all__ = [
     "Entry",
     "Failure",
@@ -193,6 +195,8 @@ class Service(abc.ABC):
     #: Keys per request scope unless the user says otherwise: more keys, more
     #: parallel batches, each less full.
     default_num_shards: int = 4
+    #: The clock of time-window checks; the writer sets its own clock here.
+    clock: Clock = SYSTEM_CLOCK
 
     @abc.abstractmethod
     def item(self, record: Mapping[str, Any]) -> Item:

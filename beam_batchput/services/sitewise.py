@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
+import warnings
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from beam_batchput.core.clock import CallableClock, Clock
 from beam_batchput.core.service import (
     TRANSIENT_ERROR_CODES,
     Entry,
@@ -119,12 +120,17 @@ class SiteWiseService(Service):
     retryable_codes = _RETRYABLE
 
     def __init__(self, *, enable_partial_entry_processing: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Optional[Clock] = None) -> None:
         if not isinstance(enable_partial_entry_processing, bool):
             raise ValueError("enable_partial_entry_processing must be a bool, got %r"
                              % (enable_partial_entry_processing,))
         self._partial = enable_partial_entry_processing
-        self._clock = clock
+        if clock is not None and not isinstance(clock, Clock):
+            warnings.warn("clock as a callable is deprecated; pass a Clock",
+                          DeprecationWarning, stacklevel=2)
+            clock = CallableClock(wall=clock)
+        if clock is not None:
+            self.clock = clock
 
     def item(self, record: Mapping[str, Any]) -> Item:
         fields = Fields(record, _FIELDS)
@@ -133,7 +139,7 @@ class SiteWiseService(Service):
         quality = fields.string("quality", required=False, choices=_QUALITIES) or "GOOD"
         nanos = fields.timestamp_nanos("timestamp")
         seconds, offset = split_nanos(nanos)
-        now = self._clock()
+        now = self.clock.time()
         if not now - MAX_PAST_SECONDS <= seconds + offset / 1e9 <= now + MAX_FUTURE_SECONDS:
             raise fields.fail("TimestampOutOfRange", "timestamp %d.%09d is outside "
                               "[now - 7 days, now + 10 minutes]" % (seconds, offset))
