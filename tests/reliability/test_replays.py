@@ -71,7 +71,7 @@ def test_the_same_records_written_twice_send_identical_requests_and_store_nothin
     assert second_store == first_store
     for service in SERVICES:
         stored = [n for n, _ in harness._stored(service, second_store)]
-        assert sorted(stored) == [n for n in range(150) if SERVICES[n % 5] == service]
+        assert sorted(stored) == [n for n in range(150) if SERVICES[n % len(SERVICES)] == service]
 
 
 # A worker that dies after its requests succeeded: the runner retries the bundle.
@@ -141,4 +141,4 @@ def test_a_bundle_retried_after_its_requests_succeeded_stores_no_duplicate():
     assert sorted(Collect.pop("replayed")) == sorted((s, n) for n, (s, _) in enumerate(records))
     for service in SERVICES:
         stored = [n for n, _ in harness._stored(service, snapshot)]
-        assert sorted(stored) == [n for n in range(100) if SERVICES[n % 5] == service]
+        assert sorted(stored) == [n for n in range(100) if SERVICES[n % len(SERVICES)] == service]
