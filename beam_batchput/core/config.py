@@ -26,14 +26,18 @@ def _positive_number(name: str, value: Any) -> None:
     )
 
 
-def positive_int(name: str, value: Any) -> int:
-    """``value`` if it is a positive integer (not a bool).
+def positive_int(name: str, value: Any, *, optional: bool = False) -> Any:
+    """``value`` if it is a positive integer (not a bool), or None when ``optional``.
+
+    The one check of integer settings: configs, writers and service modules.
 
     Raises:
         ValueError: naming ``name`` and the value, otherwise.
     """
+    if value is None and optional:
+        return None
     _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
-             name, value, "a positive integer")
+             name, value, "a positive integer" + (" or None" if optional else ""))
     return value
 
 

@@ -15,6 +15,7 @@ import json
 from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
+from beam_batchput.core.config import positive_int
 
 __all__ = [
     "Entry",
@@ -86,12 +87,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_entries", "max_values_per_entry", "default_buffered_records"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError("%s must be a positive integer, got %r" % (name, value))
-        if self.max_request_bytes is not None and self.max_request_bytes < 1:
-            raise ValueError(
-                "max_request_bytes must be positive or None, got %r" % (self.max_request_bytes,))
+            positive_int(name, getattr(self, name))
+        positive_int("max_request_bytes", self.max_request_bytes, optional=True)
 
     @property
     def max_items(self) -> int:

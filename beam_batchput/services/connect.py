@@ -21,6 +21,7 @@ from typing import (
     Any, Dict, FrozenSet, Iterable, List, Mapping, Pattern, Sequence, Tuple,
 )
 
+from beam_batchput.core.config import positive_int
 from beam_batchput.core.service import (
     TRANSIENT_ERROR_CODES,
     Entry,
@@ -89,12 +90,6 @@ _MESSAGE_CODES: Tuple[Tuple[Pattern[str], str], ...] = (
 )
 
 _Key = Tuple[Tuple[Tuple[str, str], ...], str]
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("%s must be a positive integer, got %r" % (name, value))
-    return value
 
 
 def _check_name(fields: Fields, label: str, name: Any) -> str:
@@ -228,7 +223,7 @@ class ConnectDataTableService(Service):
     retryable_codes: FrozenSet[str] = _RETRYABLE
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:
-        count = _positive("max_values_per_request", max_values_per_request)
+        count = positive_int("max_values_per_request", max_values_per_request)
         self.limits = Limits(max_entries=count, max_values_per_entry=1)
 
     def item(self, record: Mapping[str, Any]) -> Item:
