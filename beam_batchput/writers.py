@@ -108,10 +108,8 @@ class WriteToConnectDataTable(AwsBatchWrite):
 class WriteToIoTEvents(AwsBatchWrite):
     """Sends messages to AWS IoT Events inputs with BatchPutMessage.
 
-    AWS ended support for AWS IoT Events on 2026-05-20 (no new customers since
-    2025-05-20). The writer stays for existing deployments: it works with any
-    boto3, using a minimal bundled description of BatchPutMessage when the
-    installed botocore no longer ships ``iotevents-data``.
+    AWS ended support for IoT Events: see :mod:`beam_batchput.services.iotevents`
+    for what that means for this writer.
 
     Records name ``input_name``, ``payload`` (bytes, str or a dict sent as
     JSON), optional ``message_id`` (derived from the content when absent, so a

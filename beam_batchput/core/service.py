@@ -185,6 +185,10 @@ class Service(abc.ABC):
     limits: Limits = Limits(max_entries=1)
     #: Codes (whole-request exception names and per-entry codes) worth retrying.
     retryable_codes: FrozenSet[str] = TRANSIENT_ERROR_CODES
+    #: Codes the service documents that are deliberately not retried (stated
+    #: as data so tests check it is disjoint from ``retryable_codes``); any
+    #: code in neither table is not retried either.
+    non_retryable_codes: FrozenSet[str] = frozenset()
     #: Codes that mean the caller is being throttled (counted as throttled time).
     throttling_codes: FrozenSet[str] = THROTTLING_ERROR_CODES
     #: Per-entry codes that fail-fast mode raises on, as on a failed whole request.

@@ -76,6 +76,10 @@ UNKNOWN_FAILURE_CODE = "Failed"
 # ServiceQuotaExceededException 402: Connect's quotas count resources (tables,
 # attributes, values), not requests per second, so waiting frees none.
 _RETRYABLE = TRANSIENT_ERROR_CODES
+_NOT_RETRYABLE = frozenset({"InvalidRequestException", "InvalidParameterException",
+                            "AccessDeniedException", "ResourceNotFoundException",
+                            "ConflictException", "DuplicateResourceException",
+                            "ServiceQuotaExceededException", DUPLICATE_VALUE_CODE})
 
 # Failed entries carry a message only. A message that starts with an exception
 # name ("ThrottlingException: ...") gives that code; otherwise these phrases,
@@ -221,6 +225,7 @@ class ConnectDataTableService(Service):
     # One request scope is one table/entity already: one key each fills requests best.
     default_num_shards = 1
     retryable_codes: FrozenSet[str] = _RETRYABLE
+    non_retryable_codes: FrozenSet[str] = _NOT_RETRYABLE
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:
         count = positive_int("max_values_per_request", max_values_per_request)

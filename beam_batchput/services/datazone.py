@@ -61,6 +61,9 @@ _NANOS_PER_MILLI = 1_000_000
 # domain (assets, glossaries, ...), not requests per second, so waiting seconds
 # does not free one; its rate limits answer with ThrottlingException instead.
 _RETRYABLE = TRANSIENT_ERROR_CODES
+_NOT_RETRYABLE = frozenset({"ValidationException", "UnauthorizedException",
+                            "AccessDeniedException", "ResourceNotFoundException",
+                            "ConflictException", "ServiceQuotaExceededException"})
 
 
 def _content(fields: Fields) -> Optional[str]:
@@ -132,6 +135,7 @@ class DataZoneService(Service):
     # One request scope is one table/entity already: one key each fills requests best.
     default_num_shards = 1
     retryable_codes = _RETRYABLE
+    non_retryable_codes = _NOT_RETRYABLE
 
     def __init__(self, *, max_forms_per_request: int = DEFAULT_MAX_FORMS_PER_REQUEST,
                  max_request_bytes: Optional[int] = DEFAULT_MAX_REQUEST_BYTES) -> None:

@@ -54,6 +54,9 @@ _RETRYABLE = TRANSIENT_ERROR_CODES | {
     # Concurrent operations on the same resource: settles on its own.
     "ConflictingOperation", "ConflictingOperationException",
 }
+# The rest of the model's error-code enum: the entry itself is wrong.
+_NOT_RETRYABLE = frozenset({"ResourceNotFoundException", "InvalidRequestException",
+                            "TimestampOutOfRangeException", "AccessDeniedException"})
 
 
 def _variant(fields: Fields) -> Dict[str, Any]:
@@ -118,6 +121,7 @@ class SiteWiseService(Service):
     limits = Limits(max_entries=MAX_ENTRIES, max_values_per_entry=MAX_VALUES_PER_ENTRY,
                     default_buffered_records=2000)
     retryable_codes = _RETRYABLE
+    non_retryable_codes = _NOT_RETRYABLE
 
     def __init__(self, *, enable_partial_entry_processing: bool = True,
                  clock: Optional[Clock] = None) -> None:

@@ -76,9 +76,9 @@ _SORT_ORIGIN = -63_000_000_000 * _NANOS
 # codes such as "409" (a different value already stored at that time).
 _RETRYABLE = TRANSIENT_ERROR_CODES | {"429", "500", "502", "503", "504"}
 _THROTTLING = THROTTLING_ERROR_CODES | {"429"}
-# Not retryable, named here for the reader: "400", "404", "409",
-# ValidationException, ResourceNotFoundException, ConflictException,
-# AccessDeniedException and any code not in the table above.
+_NOT_RETRYABLE = frozenset({"400", "404", "409", "ValidationException",
+                            "ResourceNotFoundException", "ConflictException",
+                            "AccessDeniedException"})
 
 # Implementation note: when an echoed time matches none of our values exactly,
 # it is compared at coarser precisions (the service or botocore may have cut it
@@ -272,6 +272,7 @@ class TwinMakerService(Service):
     method = "batch_put_property_values"
     limits = Limits(max_entries=MAX_ENTRIES, max_values_per_entry=MAX_VALUES_PER_ENTRY)
     retryable_codes = _RETRYABLE
+    non_retryable_codes = _NOT_RETRYABLE
     throttling_codes = _THROTTLING
 
     def item(self, record: Mapping[str, Any]) -> Item:

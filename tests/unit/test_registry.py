@@ -113,3 +113,12 @@ def test_a_service_module_and_the_registry_import_without_beam():
     done = subprocess.run([sys.executable, "-c", code], timeout=60, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert done.returncode == 0, "importing them imported Beam"
+
+
+def test_retry_tables_are_disjoint_and_classify_as_stated():
+    for row in SERVICES:
+        service = registry.load(row.service)()
+        assert service.non_retryable_codes, row.short_name
+        assert not service.retryable_codes & service.non_retryable_codes, row.short_name
+        assert not any(service.is_retryable(code) for code in service.non_retryable_codes)
+        assert all(service.is_retryable(code) for code in service.retryable_codes)
