@@ -4,7 +4,7 @@ Each is the generic :class:`~beam_batchput.core.write.AwsBatchWrite` bound
 to one service module; every keyword argument of ``AwsBatchWrite`` applies
 (``region_name``, ``endpoint_url``, ``profile_name``, ``boto_config``,
 ``client``, ``client_factory``, ``max_in_flight``, ``max_buffering_seconds``,
-``batching``, ``retry``, ``fail_fast``).
+``batching``, ``retry``, ``fail_fast``, ``clock``).
 """
 
 from __future__ import annotations
