@@ -23,7 +23,7 @@ from tests.reliability import harness
 
 SERVICES = harness.SERVICES
 _T0 = time.time() - 600
-_NOW = _T0 + 600
+_NOW = int(_T0) + 600  # whole seconds: TestStream advances in whole milliseconds
 _RETRY = RetryConfig(max_attempts=3, initial_backoff_seconds=0.01, max_backoff_seconds=0.02)
 
 
