@@ -23,9 +23,10 @@ from apache_beam.transforms.userstate import (
     on_timer,
 )
 from apache_beam.utils import windowed_value
-from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_batchput.core import _runner_support
 from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
 from beam_batchput.core.metrics import WriterMetrics
 from beam_batchput.core.packing import pack, split_full
@@ -213,14 +214,15 @@ class _BatchFnBase(beam.DoFn):
 
 
 @functools.lru_cache(maxsize=None)
-def _batch_fn_class(bounded: bool, tag: str) -> type:
+def _batch_fn_class(bounded: bool, tag: str, buffering_domain: str = TimeDomain.REAL_TIME) -> type:
     """The batching DoFn class, with state and timer names unique to ``tag``.
 
     Implementation note: Beam's portable runner mixes up the timers of two
     stateful steps of one stage that share timer names (records were silently
     left unsent), so every writer's batching step gets names of its own.
     Bounded input gets no processing-time timer: it does not need one, and one
-    would keep the DirectRunner off its portable batch runner.
+    would keep the DirectRunner off its portable batch runner. Streaming input
+    gets it in ``buffering_domain`` (see :mod:`._runner_support`).
     """
     buffer_spec = BagStateSpec("buffer_" + tag, BytesCoder())
     count_spec = ReadModifyWriteStateSpec("count_" + tag, VarIntCoder())
@@ -245,10 +247,11 @@ def _batch_fn_class(bounded: bool, tag: str) -> type:
         return _BoundedBatchFn
 
     timer_set_spec = ReadModifyWriteStateSpec("buffering_timer_set_" + tag, BooleanCoder())
-    buffering_spec = TimerSpec("buffering_" + tag, TimeDomain.REAL_TIME)
+    buffering_spec = TimerSpec("buffering_" + tag, buffering_domain)
 
     class _StreamingBatchFn(_BatchFnBase):
         def process(self, element: Tuple[Any, Tuple[int, bytes]], window=beam.DoFn.WindowParam,
+                    timestamp=beam.DoFn.TimestampParam,
                     buffer=beam.DoFn.StateParam(buffer_spec),
                     count=beam.DoFn.StateParam(count_spec),
                     next_check=beam.DoFn.StateParam(next_spec),
@@ -256,8 +259,8 @@ def _batch_fn_class(bounded: bool, tag: str) -> type:
                     window_end=beam.DoFn.TimerParam(window_spec),
                     buffering=beam.DoFn.TimerParam(buffering_spec)) -> Iterator[Request]:
             if not timer_set.read():
-                buffering.set(Timestamp.of(self._clock())
-                              + Duration.of(self._max_buffering_seconds))
+                buffering.set(_runner_support.buffering_deadline(
+                    buffering_domain, self._clock, self._max_buffering_seconds, timestamp, window))
                 timer_set.write(True)
             yield from self._add(element[1], window, buffer, count, next_check, window_end)
 
@@ -451,7 +454,9 @@ class AwsBatchWrite(beam.PTransform):
                 typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(
                     _FAILED, main="items")
-        batch_fn = _batch_fn_class(bool(records.is_bounded), self._state_tag(records))
+        batch_fn = _batch_fn_class(bool(records.is_bounded), self._state_tag(records),
+                                   TimeDomain.REAL_TIME if records.is_bounded else
+                                   _runner_support.buffering_time_domain(records, self.label))
         requests = prepared["items"] | "Batch" >> beam.ParDo(
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(_SendFn(
