@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import threading
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -22,9 +23,14 @@ class WriterOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--region_name", default=None, help="AWS Region of the writers.")
+        parser.add_argument("--region_name", default=None,
+                            help="AWS Region of the writers, e.g. eu-west-1 (default: "
+                                 "AWS_REGION or AWS_DEFAULT_REGION of the launching "
+                                 "environment; required unless --endpoint_url is given, "
+                                 "which signs for us-east-1 by default).")
         parser.add_argument("--endpoint_url", default=None,
-                            help="A custom endpoint, e.g. the local emulator.")
+                            help="A custom endpoint, e.g. the local emulator "
+                                 "(http://127.0.0.1:4599).")
         parser.add_argument("--max_buffering_seconds", type=float, default=5.0,
                             help="Processing-time bound on buffering a partial batch.")
         parser.add_argument("--max_in_flight", type=int, default=4,
@@ -44,12 +50,52 @@ class WriterOptions(PipelineOptions):
             raise ValueError("--endpoint_url must be an http:// or https:// URL, got %r"
                              % self.endpoint_url)
 
+    def resolve_region(self, environ: Optional[Dict[str, str]] = None) -> str:
+        """Sets ``--region_name`` where it was left out, before the job is submitted.
+
+        From ``AWS_REGION`` or ``AWS_DEFAULT_REGION`` of the launching
+        environment, else ``us-east-1`` when ``--endpoint_url`` is given.
+
+        Returns:
+            The Region.
+
+        Raises:
+            ValueError: When no Region is given and no endpoint either.
+        """
+        environ = os.environ if environ is None else environ
+        region = (self.region_name or environ.get("AWS_REGION")
+                  or environ.get("AWS_DEFAULT_REGION"))
+        if not region and self.endpoint_url:
+            region = "us-east-1"
+        if not region:
+            raise ValueError("--region_name is required (the AWS Region of the service, e.g. "
+                             "--region_name eu-west-1), unless --endpoint_url is given")
+        self.region_name = region
+        return region
+
     def writer_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments for a ``WriteTo…`` transform."""
         self.validate_writer()
         return dict(region_name=self.region_name, endpoint_url=self.endpoint_url,
                     max_buffering_seconds=self.max_buffering_seconds,
                     max_in_flight=self.max_in_flight)
+
+
+class SummaryOptions(PipelineOptions):
+    """How a pipeline's end summary judges the run."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--max_dead_letter_ratio", type=float, default=None,
+                            help="Exit with status 1 when more than this share (0..1) of the "
+                                 "records was dead-lettered (default: only when every record "
+                                 "was).")
+
+    def validate_summary(self) -> None:
+        """Raises ValueError naming a bad option."""
+        ratio = self.max_dead_letter_ratio
+        if ratio is not None and not (math.isfinite(ratio) and 0 <= ratio <= 1):
+            raise ValueError("--max_dead_letter_ratio must be in [0, 1], got %r" % ratio)
 
 
 def run_to_completion(options: PipelineOptions,

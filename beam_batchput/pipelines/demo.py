@@ -32,7 +32,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
 from beam_batchput.avro import WriteDeadLettersToAvro
 from beam_batchput.writers import WRITERS
-from pipelines.options import WriterOptions, pipeline_metrics
+from beam_batchput.pipelines.options import WriterOptions, pipeline_metrics
 
 _METRICS = "beam_batchput.demo"
 _SITEWISE_METRICS = ("power_kw", "wind_speed_ms", "rotor_rpm", "status", "nacelle_temp_c")

@@ -2,21 +2,23 @@
 
 Batch, a fixed set of files::
 
-    python -m pipelines.avro_to_service --avro_input 'data/*.avro' --service sitewise \\
+    beam-batchput-avro-to-service --avro_input 'data/*.avro' --service sitewise \\
         --dead_letter_output out/dlq --region_name eu-west-1
 
 Streaming, a folder watched for new files (``fileio.MatchContinuously``)::
 
-    python -m pipelines.avro_to_service --avro_input 'incoming/*.avro' --service sitewise \\
-        --dead_letter_output out/dlq --watch_interval_seconds 10 --streaming
+    beam-batchput-avro-to-service --avro_input 'incoming/*.avro' --service sitewise \\
+        --dead_letter_output out/dlq --watch_interval_seconds 10 --region_name eu-west-1
 
-Unreadable files and refused records are written as dead letters to ``--dead_letter_output``.
+(or ``python -m beam_batchput.pipelines.avro_to_service``). Unreadable files and
+refused records are written as dead letters to ``--dead_letter_output``; the run
+ends with a summary of what was written and refused, and exits with status 1
+when every record was refused (or more than ``--max_dead_letter_ratio``).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -28,8 +30,11 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from beam_batchput.avro import ReadAvroRecords, WriteDeadLettersToAvro
+from beam_batchput.pipelines import _cli
+from beam_batchput.pipelines.options import WriterOptions, run_to_completion
 from beam_batchput.writers import writer_info
-from pipelines.options import WriterOptions, run_to_completion
+
+__all__ = ["AvroToServiceOptions", "build", "main", "run"]
 
 
 class AvroToServiceOptions(PipelineOptions):
@@ -39,10 +44,11 @@ class AvroToServiceOptions(PipelineOptions):
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--avro_input", help="File pattern of Avro telemetry files.")
         parser.add_argument("--service", help="The writer: sitewise, twinmaker, datazone, "
-                                              "connect or iotevents.")
+                                              "connect or iotevents (the botocore names "
+                                              "iotsitewise, ... are accepted too).")
         parser.add_argument("--dead_letter_output", help="Folder for dead letters (Avro).")
         parser.add_argument("--watch_interval_seconds", type=float, default=0.0,
-                            help="Watch --input for new files at this interval (streaming); "
+                            help="Watch --avro_input for new files at this interval (streaming); "
                                  "0 reads the files there now (batch).")
         parser.add_argument("--watch_for_seconds", type=float, default=0.0,
                             help="Stop watching after this long (0: watch forever).")
@@ -110,17 +116,48 @@ def build(pipeline: beam.Pipeline, options: AvroToServiceOptions,
     result = read["records"] | "Write" >> info.writer(**kwargs)
     failed = (read["failed"], result.failed) | "AllFailed" >> beam.Flatten()
     _ = failed | "DeadLetters" >> WriteDeadLettersToAvro(options.dead_letter_output)
+    _cli.count_outcomes(result.written, failed)
     return {"written": result.written, "failed": failed}
 
 
-def run(argv: Optional[List[str]] = None) -> Any:
-    """Runs the pipeline to completion and returns its result."""
-    options = AvroToServiceOptions(argv).validated()
+_PROG = "beam-batchput-avro-to-service"
+
+
+def _check_input(options: AvroToServiceOptions) -> None:
+    if options.watch_interval_seconds > 0:
+        try:
+            _cli.check_matches(options.avro_input, "--avro_input")
+        except ValueError as error:
+            print("%s yet; watching for files every %g s" % (error, options.watch_interval_seconds),
+                  file=sys.stderr, flush=True)
+    else:
+        _cli.check_matches(options.avro_input, "--avro_input")
+
+
+def _parse(argv: Optional[List[str]]) -> AvroToServiceOptions:
+    options = _cli.parse(argv, AvroToServiceOptions, _PROG, __doc__, check=_check_input)
     if options.watch_interval_seconds > 0:
         options.view_as(StandardOptions).streaming = True
-    return run_to_completion(options, build)
+    return options
+
+
+def run(argv: Optional[List[str]] = None) -> Any:
+    """Checks the command line (exiting with usage on a mistake), runs to completion.
+
+    Returns:
+        The finished ``PipelineResult``.
+    """
+    return run_to_completion(_parse(argv), build)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The command: runs the pipeline, prints its summary, returns the exit status."""
+    _cli.setup_logging()
+    options = _parse(argv)
+    return _cli.run_and_summarize(
+        options, build, "avro_to_service: %s -> %s" % (options.avro_input, options.service),
+        options.dead_letter_output)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    run(sys.argv[1:])
+    sys.exit(main())

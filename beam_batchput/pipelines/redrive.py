@@ -2,10 +2,11 @@
 
 After fixing a cause (a missing resource, a permission), run::
 
-    python -m pipelines.redrive --dead_letters 'out/dlq/*.avro' \\
+    beam-batchput-redrive --dead_letters 'out/dlq/*.avro' \\
         --redrive_output out/redrive --error_codes ResourceNotFoundException \\
         --region_name eu-west-1
 
+(or ``python -m beam_batchput.pipelines.redrive``).
 Each selected dead letter's original record goes through its service's writer
 again; what fails again is written to ``--redrive_output`` as new dead letters. Dead
 letters not selected by the filters are left alone in the input files.
@@ -14,7 +15,7 @@ letters not selected by the filters are left alone in the input files.
 from __future__ import annotations
 
 import argparse
-import logging
+import difflib
 import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional
@@ -27,8 +28,12 @@ from apache_beam.transforms import window
 
 from beam_batchput.avro import WriteDeadLettersToAvro, dead_letter_from_avro, record_from_dead_letter
 from beam_batchput.core.records import DeadLetter, Stage
-from beam_batchput.writers import WRITERS
-from pipelines.options import WriterOptions, run_to_completion
+from beam_batchput.pipelines import _cli
+from beam_batchput.pipelines._codes import known_error_codes
+from beam_batchput.pipelines.options import WriterOptions, run_to_completion
+from beam_batchput.writers import WRITERS, writer_info
+
+__all__ = ["RedriveOptions", "build", "main", "run"]
 
 _UNREDRIVABLE = "unredrivable"
 
@@ -45,7 +50,9 @@ class RedriveOptions(PipelineOptions):
         parser.add_argument("--dead_letters", help="File pattern of dead-letter Avro files.")
         parser.add_argument("--redrive_output", help="Folder for the redrive's own dead letters.")
         parser.add_argument("--services", default="",
-                            help="Comma-separated services to redrive (default: all).")
+                            help="Comma-separated services to redrive: sitewise, twinmaker, "
+                                 "datazone, connect, iotevents (botocore names accepted too; "
+                                 "default: all).")
         parser.add_argument("--stages", default="",
                             help="Comma-separated stages to redrive (default: all).")
         parser.add_argument("--error_codes", default="",
@@ -58,15 +65,31 @@ class RedriveOptions(PipelineOptions):
         if not self.redrive_output:
             raise ValueError("--redrive_output (a folder for new dead letters) is required")
         self.view_as(WriterOptions).validate_writer()
-        unknown = sorted(set(_csv(self.services)) - set(WRITERS))
-        if unknown:
-            raise ValueError("--services names unknown service(s) %s; known: %s"
-                             % (", ".join(unknown), ", ".join(sorted(WRITERS))))
+        self.service_names()
         bad_stages = sorted(set(_csv(self.stages)) - set(Stage.ALL))
         if bad_stages:
             raise ValueError("--stages names unknown stage(s) %s; known: %s"
                              % (", ".join(bad_stages), ", ".join(Stage.ALL)))
+        codes = set().union(*(known_error_codes(s) for s in self.service_names() or WRITERS))
+        for code in _csv(self.error_codes):
+            if code not in codes:
+                close = difflib.get_close_matches(code, sorted(codes), n=1, cutoff=0.6)
+                raise ValueError("--error_codes names %r, a code no dead letter of %s carries%s"
+                                 % (code, ", ".join(sorted(WRITERS[s].short_name for s in
+                                                           self.service_names() or WRITERS)),
+                                    "; did you mean %r?" % close[0] if close else ""))
         return self
+
+    def service_names(self) -> List[str]:
+        """The botocore names of ``--services`` (short names or botocore names)."""
+        names = []
+        for name in _csv(self.services):
+            try:
+                names.append(writer_info(name).service)
+            except ValueError:
+                raise ValueError("--services names unknown service(s) %s; known: %s" % (
+                    name, ", ".join(sorted(i.short_name for i in WRITERS.values())))) from None
+        return names
 
 
 class _Select(beam.DoFn):
@@ -116,7 +139,7 @@ def build(pipeline: beam.Pipeline, options: RedriveOptions,
               | "Read" >> beam.io.ReadFromAvro(options.dead_letters)
               | "AsDeadLetters" >> beam.Map(
                   lambda r: window.TimestampedValue(dead_letter_from_avro(r), now))
-              | "Select" >> beam.ParDo(_Select(_csv(options.services), _csv(options.stages),
+              | "Select" >> beam.ParDo(_Select(options.service_names(), _csv(options.stages),
                                                _csv(options.error_codes)))
               .with_outputs(_UNREDRIVABLE, *sorted(WRITERS)))
     written, failed = [], [routed[_UNREDRIVABLE]]
@@ -126,15 +149,36 @@ def build(pipeline: beam.Pipeline, options: RedriveOptions,
         failed.append(result.failed)
     all_failed = tuple(failed) | "AllFailed" >> beam.Flatten()
     _ = all_failed | "DeadLetters" >> WriteDeadLettersToAvro(options.redrive_output, prefix="redrive")
-    return {"written": tuple(written) | "AllWritten" >> beam.Flatten(), "failed": all_failed}
+    all_written = tuple(written) | "AllWritten" >> beam.Flatten()
+    _cli.count_outcomes(all_written, all_failed)
+    return {"written": all_written, "failed": all_failed}
+
+
+_PROG = "beam-batchput-redrive"
+
+
+def _parse(argv: Optional[List[str]]) -> RedriveOptions:
+    return _cli.parse(argv, RedriveOptions, _PROG, __doc__,
+                      check=lambda options: _cli.check_matches(options.dead_letters,
+                                                               "--dead_letters"))
 
 
 def run(argv: Optional[List[str]] = None) -> Any:
-    """Runs the redrive pipeline to completion and returns its result."""
-    options = RedriveOptions(argv).validated()
-    return run_to_completion(options, build)
+    """Checks the command line (exiting with usage on a mistake), runs to completion.
+
+    Returns:
+        The finished ``PipelineResult``.
+    """
+    return run_to_completion(_parse(argv), build)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The command: runs the redrive, prints its summary, returns the exit status."""
+    _cli.setup_logging()
+    options = _parse(argv)
+    return _cli.run_and_summarize(options, build, "redrive: %s" % options.dead_letters,
+                                  options.redrive_output)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    run(sys.argv[1:])
+    sys.exit(main())
