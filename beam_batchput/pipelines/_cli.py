@@ -90,7 +90,8 @@ def unknown_message(unknown: Iterable[str], parser: argparse.ArgumentParser) -> 
 
 def parse(argv: Optional[List[str]], options_class: Type[PipelineOptions], prog: str,
           description: str,
-          check: Optional[Callable[[Any], None]] = None) -> PipelineOptions:
+          check: Optional[Callable[[Any], None]] = None,
+          require_region: bool = True) -> PipelineOptions:
     """Parses a pipeline's command line strictly and checks it; exits with usage on a mistake.
 
     Unknown or misspelled options, bad values and a missing Region stop here,
@@ -103,6 +104,7 @@ def parse(argv: Optional[List[str]], options_class: Type[PipelineOptions], prog:
         description: The text ``--help`` begins with.
         check: Checks of the inputs (e.g. that a pattern matches files); raises
             ValueError.
+        require_region: Whether a Region (or an endpoint) must be given.
 
     Returns:
         The checked options, ``--region_name`` filled in.
@@ -119,7 +121,8 @@ def parse(argv: Optional[List[str]], options_class: Type[PipelineOptions], prog:
     try:
         options.validated()
         options.view_as(SummaryOptions).validate_summary()
-        options.view_as(WriterOptions).resolve_region()
+        if require_region:
+            options.view_as(WriterOptions).resolve_region()
         if check is not None:
             check(options)
     except ValueError as error:
@@ -153,23 +156,42 @@ def count_outcomes(written: beam.PCollection, failed: beam.PCollection) -> None:
     _ = failed | "CountRefused" >> beam.ParDo(_CountFn("refused"))
 
 
+def _short(service: str) -> str:
+    from beam_batchput.writers import writer_info
+
+    try:
+        return writer_info(service).short_name
+    except ValueError:
+        return service
+
+
 def _value(counter: Any) -> int:
     return int(counter.committed or counter.attempted or 0)
 
 
 def summarize(result: Any, title: str, dead_letters: str,
-              max_dead_letter_ratio: Optional[float]) -> Tuple[str, int]:
+              max_dead_letter_ratio: Optional[float],
+              notes: Sequence[Tuple[str, str, str]] = ()) -> Tuple[str, int]:
     """The summary a person reads, and the exit status.
 
-    The status is 1 when every record was refused, or more than
-    ``max_dead_letter_ratio`` of them; else 0.
+    Args:
+        result: The finished pipeline's result.
+        title: The summary's first line.
+        dead_letters: Where the dead letters went.
+        max_dead_letter_ratio: The share of refused records that fails the run.
+        notes: (namespace, counter, label) of further counters to show.
+
+    Returns:
+        The text, and the status: 1 when every record was refused, or more than
+        ``max_dead_letter_ratio`` of them; else 0.
     """
-    counters = pipeline_metrics(result).query(
-        MetricsFilter().with_namespace(_SUMMARY))["counters"]
+    metrics = pipeline_metrics(result)
+    counters = metrics.query(MetricsFilter().with_namespace(_SUMMARY))["counters"]
     written: Dict[str, int] = {}
     refused: Dict[Tuple[str, str, str], int] = {}
     for counter in counters:
         parts = counter.key.metric.name.split("|")
+        parts[1] = _short(parts[1])
         if parts[0] == "written":
             written[parts[1]] = written.get(parts[1], 0) + _value(counter)
         else:
@@ -177,8 +199,12 @@ def summarize(result: Any, title: str, dead_letters: str,
             refused[key] = refused.get(key, 0) + _value(counter)
     total_written, total_refused = sum(written.values()), sum(refused.values())
     total = total_written + total_refused
-    lines = ["", title, "",
-             "  records written: %d, refused (dead-lettered): %d" % (total_written, total_refused)]
+    lines = ["", title, ""]
+    for namespace, name, label in notes:
+        found = metrics.query(MetricsFilter().with_namespace(namespace).with_name(name))
+        lines.append("  %s: %d" % (label, sum(_value(c) for c in found["counters"])))
+    lines.append("  records written: %d, refused (dead-lettered): %d"
+                 % (total_written, total_refused))
     services = sorted(set(written) | {key[0] for key in refused})
     for service in services:
         lines.append("    %-16s written %8d   refused %8d" % (
@@ -204,13 +230,13 @@ def summarize(result: Any, title: str, dead_letters: str,
 
 
 def run_and_summarize(options: PipelineOptions, build: Any, title: str,
-                      dead_letters: str) -> int:
+                      dead_letters: str, notes: Sequence[Tuple[str, str, str]] = ()) -> int:
     """Runs the pipeline, prints the summary, returns the exit status."""
     from beam_batchput.pipelines.options import run_to_completion
 
     result = run_to_completion(options, build)
     text, status = summarize(result, title, dead_letters,
-                             options.view_as(SummaryOptions).max_dead_letter_ratio)
+                             options.view_as(SummaryOptions).max_dead_letter_ratio, notes)
     print(text, flush=True)
     return status
 

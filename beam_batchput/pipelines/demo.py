@@ -1,6 +1,6 @@
 """The demo: a wind farm's telemetry streamed to all five writers on the local emulator.
 
-Run ``make demo`` (or ``python -m pipelines.demo``). It starts the emulator
+Run ``make demo`` (or ``beam-batchput-demo``, ``python -m beam_batchput.pipelines.demo``). It starts the emulator
 in-process with the farm's resources declared, streams synthetic telemetry for
 ``--duration_seconds`` (some of it bad, some of it for a turbine and an alarm
 input that do not exist), writes it with the five writers, puts the dead
@@ -31,8 +31,11 @@ from apache_beam.transforms import window
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
 from beam_batchput.avro import WriteDeadLettersToAvro
-from beam_batchput.writers import WRITERS
+from beam_batchput.pipelines import _cli
 from beam_batchput.pipelines.options import WriterOptions, pipeline_metrics
+from beam_batchput.writers import WRITERS
+
+__all__ = ["DemoOptions", "build", "emulator_config", "main", "run", "summarize"]
 
 _METRICS = "beam_batchput.demo"
 _SITEWISE_METRICS = ("power_kw", "wind_speed_ms", "rotor_rpm", "status", "nacelle_temp_c")
@@ -67,6 +70,11 @@ class DemoOptions(PipelineOptions):
         if not 1 <= self.turbines <= 98:
             raise ValueError("--turbines must be in 1..98, got %r" % self.turbines)
         self.view_as(WriterOptions).validate_writer()
+
+    def validated(self) -> "DemoOptions":
+        """Checks the options; raises ValueError naming the first bad one."""
+        self.validate_demo()
+        return self
 
 
 def _turbine(t: int) -> str:
@@ -224,9 +232,8 @@ def summarize(result: Any, options: DemoOptions, snapshot: Optional[Dict[str, An
 
 
 def run(argv: Optional[List[str]] = None) -> str:
-    """Runs the demo and returns its summary."""
-    options = DemoOptions(argv)
-    options.validate_demo()
+    """Runs the demo and returns its summary (exits with usage on a bad command line)."""
+    options = _cli.parse(argv, DemoOptions, "beam-batchput-demo", __doc__, require_region=False)
     options.view_as(StandardOptions).streaming = True
     if options.view_as(StandardOptions).runner is None:
         options.view_as(StandardOptions).runner = "FnApiRunner"
@@ -253,6 +260,13 @@ def run(argv: Optional[List[str]] = None) -> str:
             emulator.stop()
 
 
-if __name__ == "__main__":
+def main(argv: Optional[List[str]] = None) -> int:
+    """The command: runs the demo, prints its summary; status 1 if a record went missing."""
     logging.basicConfig(level=logging.ERROR)
-    print(run(sys.argv[1:]))
+    summary = run(argv)
+    print(summary)
+    return 0 if "every record accounted for: yes" in summary else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

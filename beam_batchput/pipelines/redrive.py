@@ -7,6 +7,7 @@ After fixing a cause (a missing resource, a permission), run::
         --region_name eu-west-1
 
 (or ``python -m beam_batchput.pipelines.redrive``).
+
 Each selected dead letter's original record goes through its service's writer
 again; what fails again is written to ``--redrive_output`` as new dead letters. Dead
 letters not selected by the filters are left alone in the input files.
@@ -176,8 +177,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     """The command: runs the redrive, prints its summary, returns the exit status."""
     _cli.setup_logging()
     options = _parse(argv)
-    return _cli.run_and_summarize(options, build, "redrive: %s" % options.dead_letters,
-                                  options.redrive_output)
+    return _cli.run_and_summarize(
+        options, build, "redrive: %s" % options.dead_letters, options.redrive_output,
+        notes=[("beam_batchput.redrive", "redriven", "dead letters selected and sent again"),
+               ("beam_batchput.redrive", "left_alone", "dead letters not selected (left alone)")])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,12 @@
+"""``python -m pipelines.avro_to_service``: runs :mod:`beam_batchput.pipelines.avro_to_service` from a checkout.
+
+The pipeline lives in the package; after ``pip install beam-batchput`` run it as
+``beam-batchput-avro-to-service`` or ``python -m beam_batchput.pipelines.avro_to_service``.
+"""
+
+import sys
+
+from beam_batchput.pipelines.avro_to_service import AvroToServiceOptions, build, main, run  # noqa: F401
+
+if __name__ == "__main__":
+    sys.exit(main())

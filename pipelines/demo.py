@@ -1,0 +1,19 @@
+"""``python -m pipelines.demo``: runs :mod:`beam_batchput.pipelines.demo` from a checkout.
+
+The pipeline lives in the package; after ``pip install beam-batchput`` run it as
+``beam-batchput-demo`` or ``python -m beam_batchput.pipelines.demo``.
+"""
+
+import sys
+
+from beam_batchput.pipelines.demo import (  # noqa: F401
+    DemoOptions,
+    build,
+    emulator_config,
+    main,
+    run,
+    summarize,
+)
+
+if __name__ == "__main__":
+    sys.exit(main())
