@@ -20,7 +20,13 @@ from beam_batchput.emulator.faults import FaultConfig, configs_from_mapping
 from beam_batchput.emulator.models import Router
 from beam_batchput.emulator.requestlog import RequestLog
 from beam_batchput.emulator.auth import DEFAULT_CREDENTIALS
-from beam_batchput.emulator.resources import SERVICES, ConfigSource, canonical_service, load_config
+from beam_batchput.emulator.resources import (
+    SERVICES,
+    ConfigSource,
+    canonical_service,
+    load_config,
+    load_mapping,
+)
 from beam_batchput.emulator.services import HANDLERS
 from beam_batchput.emulator.store import Store
 
@@ -109,7 +115,8 @@ class Emulator:
         credentials: Access key id → secret accepted in signatures; None means
             ``{"testing": "testing"}``.
         faults: Service name (or ``"*"`` for every service not named) → a
-            :class:`FaultConfig` or its fields as a mapping.
+            :class:`FaultConfig` or its fields as a mapping; or a JSON/YAML
+            file path holding that mapping.
         clock: Seconds since the epoch, now (SiteWise's timestamp window).
 
     Raises:
@@ -118,7 +125,7 @@ class Emulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
                  credentials: Optional[Mapping[str, str]] = None,
-                 faults: Optional[FaultsSource] = None,
+                 faults: Union[None, str, "os.PathLike[str]", FaultsSource] = None,
                  clock: Callable[[], float] = time.time) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
@@ -143,7 +150,9 @@ class Emulator:
         self._thread: Optional[threading.Thread] = None
 
     @staticmethod
-    def _fault_configs(faults: FaultsSource) -> Dict[str, Optional[FaultConfig]]:
+    def _fault_configs(faults: Any) -> Dict[str, Optional[FaultConfig]]:
+        if isinstance(faults, (str, os.PathLike)):
+            faults = load_mapping(faults)
         as_fields = {service: spec.to_dict() if isinstance(spec, FaultConfig) else spec
                      for service, spec in faults.items()}
         return configs_from_mapping(as_fields, SERVICES)
