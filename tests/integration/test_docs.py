@@ -1,6 +1,7 @@
 """Every code block of README.md and docs/*.md a user would paste runs as written.
 
-Blocks run in order, per document, in a fresh working directory. A comment on
+Blocks run in order, per document, in a fresh working directory: shell blocks
+with bash, Python blocks in this process (Beam is imported once). A comment on
 the line before a block says how (``<!-- doc-test: ... -->``):
 
 - ``skip: <reason>``: not run (it needs AWS, Docker, GCP, the network...);
@@ -26,6 +27,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import runpy
 import shlex
 import shutil
 import signal
@@ -174,8 +176,25 @@ def _run_server(block: Block, workdir: str, env: Dict[str, str]) -> None:
     assert process.returncode in (0, -signal.SIGTERM), process.returncode
 
 
+def _run_python(block: Block, text: str, workdir: str, env: Dict[str, str], monkeypatch,
+                capsys) -> None:
+    """Runs a Python block in this process (Beam imported once), in the block's
+    working directory and environment, as its own ``__main__``-like module."""
+    script = os.path.join(workdir, "block_%d.py" % block.line)
+    with open(script, "w", encoding="utf-8") as out:
+        out.write(text)
+    monkeypatch.chdir(workdir)
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runpy.run_path(script, run_name="__doc_block__")
+    if "expect-output" in block.marks:
+        assert block.marks["expect-output"] in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("block", CASES, ids=_id)
-def test_code_block_runs_as_written(block, workdirs, emulators, tmp_path):
+def test_code_block_runs_as_written(block, workdirs, emulators, tmp_path, monkeypatch, capsys):
     marks = block.marks
     if "skip" in marks:
         assert marks["skip"], "%s: a skip needs a reason" % _id(block)
@@ -200,16 +219,13 @@ def test_code_block_runs_as_written(block, workdirs, emulators, tmp_path):
     if "emulator" in marks:
         text = text.replace(DOCUMENTED_ENDPOINT, _emulator_for(block, workdir, emulators)
                             .endpoint_url)
-    if kind == "sh":
-        # One terminal per document: what a block exports, later blocks see.
-        state = os.path.join(workdir, ".doc-test-exports.sh")
-        argv = ["bash", "-euo", "pipefail", "-c",
-                '[ -f "$0" ] && source "$0"\n%s\nexport -p > "$0"\n' % text, state]
-    else:
-        script = os.path.join(workdir, "block_%d.py" % block.line)
-        with open(script, "w", encoding="utf-8") as out:
-            out.write(text)
-        argv = [sys.executable, script]
+    if kind == "python":
+        _run_python(block, text, workdir, env, monkeypatch, capsys)
+        return
+    # One terminal per document: what a block exports, later blocks see.
+    state = os.path.join(workdir, ".doc-test-exports.sh")
+    argv = ["bash", "-euo", "pipefail", "-c",
+            '[ -f "$0" ] && source "$0"\n%s\nexport -p > "$0"\n' % text, state]
     run = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True,
                          timeout=RUN_SECONDS)
     output = run.stdout + run.stderr
