@@ -28,7 +28,8 @@ VALIDATION_CODES: FrozenSet[str] = frozenset({
     "InvalidCharacters", "InvalidEncoding", "InvalidJson", "InvalidLength", "InvalidPattern",
     "InvalidPrimaryValues", "InvalidRecord", "InvalidRecordType", "InvalidTimestamp",
     "InvalidType", "InvalidValue", "ItemTooLarge", "MissingField", "NestingTooDeep",
-    "PayloadTooLarge", "TimestampOutOfRange", "TooManyElements", "ValueOutOfRange",
+    "PayloadTooLarge", "TimestampOutOfRange", "TooManyElements", "UnknownField",
+    "ValueOutOfRange",
 })
 
 #: Codes the pipelines give: unreadable input files, dead letters that cannot be redriven.
