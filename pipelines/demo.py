@@ -1,4 +1,4 @@
-"""``python -m pipelines.demo``: runs :mod:`beam_batchput.pipelines.demo` from a checkout.
+"""Runs :mod:`beam_batchput.pipelines.demo` from a checkout: ``python -m pipelines.demo``.
 
 The pipeline lives in the package; after ``pip install beam-batchput`` run it as
 ``beam-batchput-demo`` or ``python -m beam_batchput.pipelines.demo``.

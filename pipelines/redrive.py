@@ -1,4 +1,4 @@
-"""``python -m pipelines.redrive``: runs :mod:`beam_batchput.pipelines.redrive` from a checkout.
+"""Runs :mod:`beam_batchput.pipelines.redrive` from a checkout: ``python -m pipelines.redrive``.
 
 The pipeline lives in the package; after ``pip install beam-batchput`` run it as
 ``beam-batchput-redrive`` or ``python -m beam_batchput.pipelines.redrive``.
@@ -6,7 +6,12 @@ The pipeline lives in the package; after ``pip install beam-batchput`` run it as
 
 import sys
 
-from beam_batchput.pipelines.redrive import RedriveOptions, build, main, run  # noqa: F401
+from beam_batchput.pipelines.redrive import (  # noqa: F401
+    RedriveOptions,
+    build,
+    main,
+    run,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -188,7 +188,8 @@ def configs_from_mapping(document: Mapping[str, Any],
     configs: Dict[str, Optional[FaultConfig]] = {}
     for service, spec in document.items():
         if service != "*":
-            configs[canonical_service(service)] = None if spec is None else FaultConfig.from_dict(spec)
+            configs[canonical_service(service)] = (None if spec is None
+                                                   else FaultConfig.from_dict(spec))
     if "*" in document:
         for service in services:
             if service not in configs:

@@ -243,11 +243,12 @@ def run_and_summarize(options: PipelineOptions, build: Any, title: str,
 
 def check_matches(pattern: str, option: str) -> int:
     """The number of files ``pattern`` matches; raises ValueError naming the option if none."""
+    from apache_beam.io.filesystem import BeamIOError
     from apache_beam.io.filesystems import FileSystems
 
     try:
         found = FileSystems.match([pattern])[0].metadata_list
-    except Exception as error:  # Beam raises BeamIOError for a pattern it cannot list
+    except (BeamIOError, ValueError) as error:  # ValueError: a scheme with no filesystem
         raise ValueError("%s %r cannot be listed: %s" % (option, pattern, error)) from None
     if not found:
         raise ValueError("%s %r matches no file" % (option, pattern))

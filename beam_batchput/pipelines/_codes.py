@@ -51,8 +51,9 @@ CLIENT_CODES: FrozenSet[str] = frozenset({
 
 
 def _botocore_exception_names() -> FrozenSet[str]:
+    base = botocore.exceptions.BotoCoreError
     return frozenset(name for name, value in vars(botocore.exceptions).items()
-                     if inspect.isclass(value) and issubclass(value, botocore.exceptions.BotoCoreError))
+                     if inspect.isclass(value) and issubclass(value, base))
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """The demo: a wind farm's telemetry streamed to all five writers on the local emulator.
 
-Run ``make demo`` (or ``beam-batchput-demo``, ``python -m beam_batchput.pipelines.demo``). It starts the emulator
+Run ``make demo`` (or ``beam-batchput-demo``, ``python -m beam_batchput.pipelines.demo``).
+It starts the emulator
 in-process with the farm's resources declared, streams synthetic telemetry for
 ``--duration_seconds`` (some of it bad, some of it for a turbine and an alarm
 input that do not exist), writes it with the five writers, puts the dead
