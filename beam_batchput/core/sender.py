@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,11 +18,91 @@ from beam_batchput.core.config import RetryConfig
 from beam_batchput.core.errors import RequestFailedError, classify
 from beam_batchput.core.packing import pack
 from beam_batchput.core.records import Stage
-from beam_batchput.core.service import Item, Request, Service
+from beam_batchput.core.service import Failure, Item, Request, Service, Unmatched
 
-__all__ = ["RequestSender", "SendOutcome", "Settled"]
+__all__ = ["NOT_CONFIRMED_CODE", "RequestSender", "ResponseVerdict", "SendOutcome", "Settled",
+           "UNMATCHED_ERROR_CODE", "settle_response"]
 
 _LOG = logging.getLogger(__name__)
+
+#: The code of an item an error of the response could refer to, though the
+#: writer could not place the error on it: not written, retried, then
+#: dead-lettered with this code.
+UNMATCHED_ERROR_CODE = "UnmatchedError"
+#: The code of an item a service with a success list did not confirm, while no
+#: error named it: not written, retried, then dead-lettered with this code.
+NOT_CONFIRMED_CODE = "NotConfirmed"
+# Codes the core itself gives; retried whatever the service's tables say, as
+# the item may well be stored on the next attempt.
+_CORE_RETRYABLE = frozenset({UNMATCHED_ERROR_CODE, NOT_CONFIRMED_CODE})
+
+
+@dataclasses.dataclass
+class ResponseVerdict:
+    """What one response says of each item of its request.
+
+    Attributes:
+        written: Items the response shows as stored.
+        failed: ``(item, code, message)`` of every other item, each once.
+        unmatched_errors: Errors of the response the service could not place.
+    """
+
+    written: List[Item] = dataclasses.field(default_factory=list)
+    failed: List[Tuple[Item, str, str]] = dataclasses.field(default_factory=list)
+    unmatched_errors: int = 0
+
+
+def settle_response(service: Service, request: Request,
+                    response: Mapping[str, Any]) -> ResponseVerdict:
+    """Decides, for every item of ``request``, whether ``response`` shows it stored.
+
+    The one rule for every service: an item is written only when no error
+    names it and, where the service has a success list, the list confirms it;
+    an error that names no item the service could place (:class:`Unmatched`)
+    fails every item it could refer to. An item named by several errors takes
+    a non-retryable one over a retryable one, and a placed one over an
+    unplaced one.
+    """
+    named: Dict[int, Tuple[str, str]] = {}
+    unplaced: Dict[int, Tuple[str, str]] = {}
+    verdict = ResponseVerdict()
+    for outcome in service.failures(request, response):
+        if isinstance(outcome, Unmatched):
+            verdict.unmatched_errors += 1
+            text = ("the response holds an error the writer could not place on one record "
+                    "(%s: %s); it could refer to this one" % (outcome.code, outcome.message))
+            for item in outcome.candidates:
+                unplaced.setdefault(id(item), (UNMATCHED_ERROR_CODE, text))
+        elif isinstance(outcome, Failure):
+            key = id(outcome.item)
+            if key not in named or (service.is_retryable(named[key][0])
+                                    and not service.is_retryable(outcome.code)):
+                named[key] = (outcome.code, outcome.message)
+        else:
+            raise TypeError("%s.failures yielded %r, not a Failure or Unmatched"
+                            % (type(service).__name__, outcome))
+    confirmed = None
+    if service.has_success_list:
+        confirmed = {id(item) for item in service.confirmed(request, response)}
+    for item in request.items:
+        key = id(item)
+        if key in named:
+            code, message = named[key]
+        elif confirmed is not None and key in confirmed:
+            # A success list's confirmation outweighs an error it could not place.
+            verdict.written.append(item)
+            continue
+        elif key in unplaced:
+            code, message = unplaced[key]
+        elif confirmed is not None:
+            code, message = NOT_CONFIRMED_CODE, (
+                "the response's success list does not confirm this record, and no error "
+                "names it")
+        else:
+            verdict.written.append(item)
+            continue
+        verdict.failed.append((item, code, message))
+    return verdict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +127,8 @@ class SendOutcome:
     retried_items: int = 0
     request_errors: int = 0
     throttled_seconds: float = 0.0
+    unmatched_errors: int = 0
+    split_requests: int = 0
 
 
 class RequestSender:
@@ -125,6 +207,14 @@ class RequestSender:
             info = classify(service, error)
             if info.retryable:
                 return [(item, info.code, info.message, info.throttled) for item in items]
+            if len(items) > 1 and info.code in service.split_codes:
+                # Implementation note: the request failed whole for its content;
+                # halving it isolates the records the service refuses alone,
+                # at about 2*log2(n) extra requests for one bad record in n.
+                outcome.split_requests += 1
+                _LOG.debug("%s: %s on %d records; splitting the request", service.name,
+                           info.code, len(items))
+                return self._send_halves(client, items, attempt, outcome)
             resource = items[0].resource if items else ""
             if self._fail_fast:
                 raise RequestFailedError(service.name, resource, info.code, info.message) from error
@@ -134,22 +224,28 @@ class RequestSender:
             outcome.failed.extend(
                 Settled(item, attempt, info.code, info.message, Stage.REQUEST) for item in items)
             return []
-        failures = {id(f.item): f for f in service.failures(request, response)}
+        verdict = settle_response(service, request, response)
+        outcome.unmatched_errors += verdict.unmatched_errors
+        outcome.written.extend(Settled(item, attempt) for item in verdict.written)
         to_retry = []
-        for item in items:
-            failure = failures.get(id(item))
-            if failure is None:
-                outcome.written.append(Settled(item, attempt))
-            elif service.is_retryable(failure.code):
-                to_retry.append(
-                    (item, failure.code, failure.message, service.is_throttling(failure.code)))
-            elif self._fail_fast and failure.code in service.resource_error_codes:
+        for item, code, message in verdict.failed:
+            if code in _CORE_RETRYABLE or service.is_retryable(code):
+                to_retry.append((item, code, message, service.is_throttling(code)))
+            elif self._fail_fast and code in service.resource_error_codes:
                 # Implementation note: an unknown input or property, or one the
                 # caller may not write, is answered per entry by some services;
                 # it is as fatal as a whole request refused for the same reason.
-                raise RequestFailedError(service.name, item.resource, failure.code,
-                                         failure.message)
+                raise RequestFailedError(service.name, item.resource, code, message)
             else:
-                outcome.failed.append(
-                    Settled(item, attempt, failure.code, failure.message, Stage.ENTRY))
+                outcome.failed.append(Settled(item, attempt, code, message, Stage.ENTRY))
+        return to_retry
+
+    def _send_halves(self, client: Any, items: List[Item], attempt: int,
+                     outcome: SendOutcome) -> List[Tuple[Item, str, str, bool]]:
+        """Sends the two halves of a refused request; returns the items to retry."""
+        half = len(items) // 2
+        to_retry: List[Tuple[Item, str, str, bool]] = []
+        for part in (items[:half], items[half:]):
+            for request in pack(part, self._service.limits, self._service.entry_id):
+                to_retry.extend(self._send_once(client, request, attempt, outcome))
         return to_retry

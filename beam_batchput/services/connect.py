@@ -29,6 +29,7 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
 )
 from beam_batchput.services._fields import Fields
 from beam_batchput.services._identity import group_by_identity
@@ -226,6 +227,8 @@ class ConnectDataTableService(Service):
     # One request scope is one table/entity already: one key each fills requests best.
     default_num_shards = 1
     retryable_codes: FrozenSet[str] = _RETRYABLE
+    # The response lists the stored values: a value is written only when listed.
+    has_success_list = True
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:
         count = _positive("max_values_per_request", max_values_per_request)
@@ -270,7 +273,8 @@ class ConnectDataTableService(Service):
         return {"InstanceId": instance, "DataTableId": table,
                 "Values": [group[0].payload for group in groups.values()]}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Failure | Unmatched]:
         # Implementation note: build_request sent the first item of each
         # identity; identical copies follow its fate, different ones fail here.
         followers, conflicts = group_by_identity(request.items, _item_key)
@@ -283,5 +287,18 @@ class ConnectDataTableService(Service):
                              item.payload["Value"][:200]))
         for failed in response.get("Failed") or ():
             message = str(failed.get("Message") or "")
-            for item in followers.pop(_key(failed), ()):
-                yield Failure(item, _code(message), message)
+            items = followers.get(_key(failed))
+            if items:
+                for item in items:
+                    yield Failure(item, _code(message), message)
+            else:
+                yield Unmatched(_code(message), "a Failed entry for primary values %s, "
+                                "attribute %r names no value sent: %s"
+                                % (failed.get("PrimaryValues"), failed.get("AttributeName"),
+                                   message[:500]),
+                                tuple(request.items))
+
+    def confirmed(self, request: Request, response: Mapping[str, Any]) -> Iterable[Item]:
+        followers, _ = group_by_identity(request.items, _item_key)
+        for stored in response.get("Successful") or ():
+            yield from followers.get(_key(stored), ())

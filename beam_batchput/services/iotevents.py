@@ -26,6 +26,7 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
     content_id,
 )
 from beam_batchput.services._fields import Fields
@@ -163,7 +164,8 @@ class IoTEventsService(Service):
         groups, _ = group_by_identity(items, _message_id)
         return {"messages": [group[0].payload for group in groups.values()]}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Failure | Unmatched]:
         # Implementation note: build_request sent the first message of each id;
         # identical copies follow its fate, different ones fail here.
         followers, conflicts = group_by_identity(request.items, _message_id)
@@ -172,6 +174,12 @@ class IoTEventsService(Service):
                           "another message of the same request has messageId %r with "
                           "different content; this one was not sent" % _message_id(item))
         for error in response.get("BatchPutMessageErrorEntries") or ():
-            for item in followers.pop(str(error.get("messageId")), ()):
-                yield Failure(item, str(error.get("errorCode") or "Unknown"),
-                              str(error.get("errorMessage") or ""))
+            code = str(error.get("errorCode") or "Unknown")
+            message = str(error.get("errorMessage") or "")
+            items = followers.get(str(error.get("messageId")))
+            if items:
+                for item in items:
+                    yield Failure(item, code, message)
+            else:
+                yield Unmatched(code, "messageId %r names no message sent: %s"
+                                % (error.get("messageId"), message), tuple(request.items))

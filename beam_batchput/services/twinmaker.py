@@ -24,6 +24,7 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
 )
 from beam_batchput.services._fields import CONTROL_CHARS, Fields, split_nanos
 
@@ -248,11 +249,12 @@ def _value_nanos(value: Mapping[str, Any]) -> Optional[int]:
     return None
 
 
-def _named_items(echoed_values: Any, candidates: List[Item]) -> List[Item]:
+def _named_items(echoed_values: Any, candidates: List[Item]) -> Optional[List[Item]]:
     """The candidate items that the echoed property values name.
 
     A value is found by its time, then narrowed by its value when several of
-    ours share that time. A value that cannot be found names every candidate.
+    ours share that time. An entry echoed without values names every
+    candidate; a value that cannot be found makes the error unplaceable (None).
     """
     if not echoed_values:
         return candidates
@@ -260,7 +262,7 @@ def _named_items(echoed_values: Any, candidates: List[Item]) -> List[Item]:
     seen: Set[int] = set()
     for echoed in echoed_values:
         if not isinstance(echoed, Mapping):
-            return candidates
+            return None
         nanos = _value_nanos(echoed)
         matches = candidates
         if nanos is not None:
@@ -270,7 +272,7 @@ def _named_items(echoed_values: Any, candidates: List[Item]) -> List[Item]:
                 if matches:
                     break
             else:
-                return candidates
+                return None
         if echoed.get("value") is not None:
             matches = [item for item in matches
                        if item.payload["value"] == echoed["value"]] or matches
@@ -354,7 +356,8 @@ class TwinMakerService(Service):
             })
         return {"workspaceId": scope[0], "entries": wire}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Failure | Unmatched]:
         references = [(_reference(entry.group), entry.items) for entry in request.entries]
         failed: Set[int] = set()
         for error_entry in response.get("errorEntries") or ():
@@ -365,12 +368,17 @@ class TwinMakerService(Service):
                 echoed_ref = echoed.get("entityPropertyReference") or {}
                 candidates = [item for ours, items in references
                               if _names_reference(echoed_ref, ours) for item in items]
-                if candidates:
-                    named = _named_items(echoed.get("propertyValues"), candidates)
-                else:
-                    # Implementation note: an error we cannot place must not let
-                    # its values pass as written; fail the whole request instead.
-                    named = request.items
+                if not candidates:
+                    yield Unmatched(code, "the echoed entry %s names no entry sent: %s"
+                                    % (echoed_ref, message), tuple(request.items))
+                    continue
+                named = _named_items(echoed.get("propertyValues"), candidates)
+                if named is None:
+                    # The echoed values match none of ours: place the error on
+                    # no one value, but on every value it could refer to.
+                    yield Unmatched(code, "the echoed values of %s match no value sent: %s"
+                                    % (echoed_ref, message), tuple(candidates))
+                    continue
                 for item in named:
                     if id(item) not in failed:
                         failed.add(id(item))

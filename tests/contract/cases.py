@@ -144,6 +144,13 @@ def _connect_fail_all(kwargs: Dict[str, Any], code: str) -> Dict[str, Any]:
          "Message": "%s: injected" % code} for v in kwargs["Values"]]}
 
 
+def _connect_accept(method: str, kwargs: Dict[str, Any], number: int) -> Dict[str, Any]:
+    return {"Failed": [], "Successful": [
+        {"PrimaryValues": v.get("PrimaryValues", []), "AttributeName": v["AttributeName"],
+         "RecordId": "r%d" % index, "LockVersion": {"Value": "1"}}
+        for index, v in enumerate(kwargs["Values"])]}
+
+
 CONNECT = Case(
     name="connect",
     writer=writers.WriteToConnectDataTable,
@@ -154,7 +161,7 @@ CONNECT = Case(
               "value": "x", "primary_values": {"k": "v"}},
              {"instance_id": CONNECT_INSTANCE, "data_table_id": "t", "attribute_name": "a",
               "value": "x", "primary_values": [["k"]]}],
-    accept=lambda method, kwargs, number: {"Successful": [], "Failed": []},
+    accept=_connect_accept,
     fail_all=_connect_fail_all,
     indices=lambda kwargs: [int(v["Value"][1:]) for v in kwargs["Values"]],
     retryable_code="ThrottlingException",

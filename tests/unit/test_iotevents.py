@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from beam_batchput import _botocore
 from beam_batchput.core.packing import pack
-from beam_batchput.core.service import InvalidRecord
+from beam_batchput.core.service import Failure, InvalidRecord, Unmatched
 from beam_batchput.services import iotevents
 from beam_batchput.services.iotevents import (
     DUPLICATE_MESSAGE_ID_CODE,
@@ -335,9 +335,13 @@ def test_error_entries_map_to_exactly_their_messages():
         {"messageId": "m3", "errorCode": "ThrottlingException", "errorMessage": "Rate exceeded"},
         {"messageId": "unknown", "errorCode": "InvalidRequestException", "errorMessage": "?"},
     ]}
-    found = {f.item.item_id: (f.code, f.message) for f in service.failures(request, response)}
+    outcomes = list(service.failures(request, response))
+    found = {f.item.item_id: (f.code, f.message) for f in outcomes if isinstance(f, Failure)}
     assert found == {"m1": ("ResourceNotFoundException", "Input pressureInput not found."),
                      "m3": ("ThrottlingException", "Rate exceeded")}
+    (unplaced,) = [f for f in outcomes if isinstance(f, Unmatched)]
+    assert unplaced.code == "InvalidRequestException" and "'unknown'" in unplaced.message
+    assert len(unplaced.candidates) == 5
 
 
 def test_a_response_without_errors_settles_nothing():
