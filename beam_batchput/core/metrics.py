@@ -31,6 +31,9 @@ class WriterMetrics:
         self.unmatched_errors = Metrics.counter(namespace, "unmatched_errors")
         # Requests refused whole for their content and split to isolate records.
         self.split_requests = Metrics.counter(namespace, "split_requests")
+        # Records refused because another record of the request has their
+        # identity in the service (an IoT Events message id, a Connect value).
+        self.id_collisions = Metrics.counter(namespace, "id_collisions")
         # The name Dataflow's autoscaler reads as time spent throttled.
         self.throttled_seconds = Metrics.counter(namespace, "cumulativeThrottlingSeconds")
         self.records_per_request = Metrics.distribution(namespace, "records_per_request")
@@ -48,6 +51,8 @@ class WriterMetrics:
             self.unmatched_errors.inc(outcome.unmatched_errors)
         if outcome.split_requests:
             self.split_requests.inc(outcome.split_requests)
+        if outcome.collisions:
+            self.id_collisions.inc(outcome.collisions)
         if outcome.throttled_seconds:
             # Counters take integers: carry the fraction to the next outcome.
             self._throttled_carry += outcome.throttled_seconds

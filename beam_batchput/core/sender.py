@@ -45,11 +45,14 @@ class ResponseVerdict:
         written: Items the response shows as stored.
         failed: ``(item, code, message)`` of every other item, each once.
         unmatched_errors: Errors of the response the service could not place.
+        collisions: Items refused because another item of the request has
+            their identity in the service.
     """
 
     written: List[Item] = dataclasses.field(default_factory=list)
     failed: List[Tuple[Item, str, str]] = dataclasses.field(default_factory=list)
     unmatched_errors: int = 0
+    collisions: int = 0
 
 
 def settle_response(service: Service, request: Request,
@@ -101,6 +104,8 @@ def settle_response(service: Service, request: Request,
         else:
             verdict.written.append(item)
             continue
+        if code in service.collision_codes:
+            verdict.collisions += 1
         verdict.failed.append((item, code, message))
     return verdict
 
@@ -129,6 +134,7 @@ class SendOutcome:
     throttled_seconds: float = 0.0
     unmatched_errors: int = 0
     split_requests: int = 0
+    collisions: int = 0
 
 
 class RequestSender:
@@ -226,6 +232,7 @@ class RequestSender:
             return []
         verdict = settle_response(service, request, response)
         outcome.unmatched_errors += verdict.unmatched_errors
+        outcome.collisions += verdict.collisions
         outcome.written.extend(Settled(item, attempt) for item in verdict.written)
         to_retry = []
         for item, code, message in verdict.failed:

@@ -229,6 +229,9 @@ class Service(abc.ABC):
     #: Non-retryable whole-request codes on which a request of several items
     #: is split in halves, to isolate the records the service refuses alone.
     split_codes: FrozenSet[str] = SPLIT_ERROR_CODES
+    #: Per-item codes that say two records of a request share one identity in
+    #: the service (counted as ``id_collisions``).
+    collision_codes: FrozenSet[str] = frozenset()
 
     @abc.abstractmethod
     def item(self, record: Mapping[str, Any]) -> Item:
@@ -259,6 +262,15 @@ class Service(abc.ABC):
         """
         raise NotImplementedError("%s declares a success list but does not read it"
                                   % type(self).__name__)
+
+    def with_event_time(self, item: Item) -> Item:
+        """Completes an item once the core has set its ``event_time``.
+
+        Called once per item, after :meth:`item`; services whose identity
+        includes the record's element timestamp derive it here. The default
+        changes nothing.
+        """
+        return item
 
     def entry_id(self, group: Optional[str], items: Sequence[Item]) -> str:
         """A content-derived entry id; services whose entries carry none ignore it."""

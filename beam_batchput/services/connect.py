@@ -229,6 +229,7 @@ class ConnectDataTableService(Service):
     retryable_codes: FrozenSet[str] = _RETRYABLE
     # The response lists the stored values: a value is written only when listed.
     has_success_list = True
+    collision_codes: FrozenSet[str] = frozenset({DUPLICATE_VALUE_CODE})
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:
         count = _positive("max_values_per_request", max_values_per_request)

@@ -99,7 +99,8 @@ def _variant(fields: Fields) -> Dict[str, Any]:
             raise fields.fail("ValueOutOfRange",
                               "double %r is outside [-1e10, 1e10]" % value)
         return {"doubleValue": value}
-    text = fields.string("value", max_len=MAX_STRING_LENGTH, no_control=True)
+    # The documented pattern ^$|[^\u0000-\u001F\u007F]+ admits the empty string.
+    text = fields.string("value", min_len=0, max_len=MAX_STRING_LENGTH, no_control=True)
     return {"stringValue": text}
 
 
