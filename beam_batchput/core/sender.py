@@ -137,6 +137,14 @@ class SendOutcome:
     collisions: int = 0
 
 
+@dataclasses.dataclass
+class _Held:
+    """Items read back as held, and why the others are not written."""
+
+    written: List[Item]
+    why: str
+
+
 class RequestSender:
     """Sends requests of one service with retries under an attempt and time budget.
 
@@ -213,6 +221,9 @@ class RequestSender:
             info = classify(service, error)
             if info.retryable:
                 return [(item, info.code, info.message, info.throttled) for item in items]
+            if info.code in service.verify_codes:
+                return self._settle_replayed(client, items, attempt, outcome, info.code,
+                                             info.message)
             if len(items) > 1 and info.code in service.split_codes:
                 # Implementation note: the request failed whole for its content;
                 # halving it isolates the records the service refuses alone,
@@ -235,7 +246,10 @@ class RequestSender:
         outcome.collisions += verdict.collisions
         outcome.written.extend(Settled(item, attempt) for item in verdict.written)
         to_retry = []
-        for item, code, message in verdict.failed:
+        failed = verdict.failed
+        if any(code in service.verify_codes for _, code, _ in failed):
+            failed = self._drop_held(client, failed, attempt, outcome)
+        for item, code, message in failed:
             if code in _CORE_RETRYABLE or service.is_retryable(code):
                 to_retry.append((item, code, message, service.is_throttling(code)))
             elif self._fail_fast and code in service.resource_error_codes:
@@ -246,6 +260,57 @@ class RequestSender:
             else:
                 outcome.failed.append(Settled(item, attempt, code, message, Stage.ENTRY))
         return to_retry
+
+    def _held(self, client: Any, items: List[Item]) -> "_Held":
+        """Which of ``items`` the service holds exactly as sent, read back."""
+        try:
+            held = {id(item) for item in self._service.held(client, items)}
+        except (ClientError, BotoCoreError) as error:
+            info = classify(self._service, error)
+            return _Held([], "reading the value back to tell a replay from a conflict "
+                             "failed: %s: %s" % (info.code, info.message))
+        return _Held([item for item in items if id(item) in held],
+                     "read back: the service does not hold this value as sent")
+
+    def _drop_held(self, client: Any, failed: List[Tuple[Item, str, str]], attempt: int,
+                   outcome: SendOutcome) -> List[Tuple[Item, str, str]]:
+        """Writes the items refused as "already exists" that the service holds as
+        sent; returns the other refused items, their messages saying why."""
+        codes = self._service.verify_codes
+        held = self._held(client, [item for item, code, _ in failed if code in codes])
+        outcome.written.extend(Settled(item, attempt) for item in held.written)
+        kept = {id(item) for item in held.written}
+        return [(item, code, "%s (%s)" % (message, held.why) if code in codes else message)
+                for item, code, message in failed if id(item) not in kept]
+
+    def _settle_replayed(self, client: Any, items: List[Item], attempt: int,
+                         outcome: SendOutcome, code: str,
+                         message: str) -> List[Tuple[Item, str, str, bool]]:
+        """Settles a request refused whole with an "already exists" kind of error.
+
+        Implementation note: a replay after an ambiguous failure (a timeout
+        after the service stored the request) may be refused this way. The
+        values the service holds exactly as sent are written; the others were
+        not stored by this request and are sent again without them, or, when
+        none is held, halved until the refused ones stand alone.
+        """
+        held = self._held(client, items)
+        outcome.written.extend(Settled(item, attempt) for item in held.written)
+        kept = {id(item) for item in held.written}
+        rest = [item for item in items if id(item) not in kept]
+        if not rest:
+            return []
+        if len(rest) < len(items):
+            to_retry: List[Tuple[Item, str, str, bool]] = []
+            for request in pack(rest, self._service.limits, self._service.entry_id):
+                to_retry.extend(self._send_once(client, request, attempt, outcome))
+            return to_retry
+        if len(rest) > 1:
+            outcome.split_requests += 1
+            return self._send_halves(client, rest, attempt, outcome)
+        outcome.failed.append(Settled(rest[0], attempt, code, "%s (%s)" % (message, held.why),
+                                      Stage.REQUEST))
+        return []
 
     def _send_halves(self, client: Any, items: List[Item], attempt: int,
                      outcome: SendOutcome) -> List[Tuple[Item, str, str, bool]]:

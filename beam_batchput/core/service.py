@@ -232,6 +232,10 @@ class Service(abc.ABC):
     #: Per-item codes that say two records of a request share one identity in
     #: the service (counted as ``id_collisions``).
     collision_codes: FrozenSet[str] = frozenset()
+    #: Codes (per item or whole request) that may answer a replay of a value
+    #: the service already holds ("already exists", "conflict"): the core reads
+    #: the items back with :meth:`held` before settling them.
+    verify_codes: FrozenSet[str] = frozenset()
 
     @abc.abstractmethod
     def item(self, record: Mapping[str, Any]) -> Item:
@@ -261,6 +265,17 @@ class Service(abc.ABC):
         Only called when :attr:`has_success_list` is set.
         """
         raise NotImplementedError("%s declares a success list but does not read it"
+                                  % type(self).__name__)
+
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Item]:
+        """The items the service holds exactly as sent, read back with ``client``.
+
+        Only called for items refused with one of :attr:`verify_codes`.
+
+        Raises:
+            botocore.exceptions.ClientError: When the service cannot be read.
+        """
+        raise NotImplementedError("%s declares verify_codes but cannot read values back"
                                   % type(self).__name__)
 
     def with_event_time(self, item: Item) -> Item:

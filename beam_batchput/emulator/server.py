@@ -105,6 +105,10 @@ class Emulator:
         faults: Service name (or ``"*"`` for every service not named) → a
             :class:`FaultConfig` or its fields as a mapping.
         clock: Seconds since the epoch, now (SiteWise's timestamp window).
+        replay_answers: Service name → how it answers a write of a value it
+            already holds (``connect``: ``success``, ``failed`` or ``exception``;
+            ``iottwinmaker``: ``overwrite`` or ``conflict``), over the config's
+            ``replay_answer`` keys.
 
     Raises:
         ValueError: On a non-loopback host, a bad port, config or fault config.
@@ -113,7 +117,8 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
                  credentials: Optional[Mapping[str, str]] = None,
                  faults: Optional[FaultsSource] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 replay_answers: Optional[Mapping[str, str]] = None) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -123,7 +128,12 @@ class Emulator:
         sections = load_config(config)
         self._store = Store(SERVICES)
         self._log = RequestLog()
-        handlers = {cls.service: cls(sections[cls.service], self._store, clock)
+        replay_answers = dict(replay_answers or {})
+        unknown = sorted(set(replay_answers) - set(SERVICES))
+        if unknown:
+            raise ValueError("replay_answers names unknown service(s) %s" % ", ".join(unknown))
+        handlers = {cls.service: cls(sections[cls.service], self._store, clock,
+                                     replay_answers.get(cls.service))
                     for cls in HANDLERS}
         self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
                                       self._store, self._log)

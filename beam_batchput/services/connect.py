@@ -91,6 +91,16 @@ _MESSAGE_CODES: Tuple[Tuple[Pattern[str], str], ...] = (
 
 _Key = Tuple[Tuple[Tuple[str, str], ...], str]
 
+# A replay after an ambiguous failure (a timeout after Connect stored the
+# values) may be answered "already exists", whole or per value; no AWS page
+# says which. Values refused so are read back with ListDataTableValues and
+# written only when Connect holds them as sent.
+_VERIFY_CODES = frozenset({"DuplicateResourceException", "ConflictException"})
+# ListDataTableValues: MaxResults 1-1000 (botocore model). Reading back stops
+# after this many pages; a value not found by then is not held.
+_READ_BACK_PAGE_SIZE = 100
+_READ_BACK_MAX_PAGES = 10
+
 
 def _positive(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -230,6 +240,7 @@ class ConnectDataTableService(Service):
     # The response lists the stored values: a value is written only when listed.
     has_success_list = True
     collision_codes: FrozenSet[str] = frozenset({DUPLICATE_VALUE_CODE})
+    verify_codes: FrozenSet[str] = _VERIFY_CODES
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:
         count = _positive("max_values_per_request", max_values_per_request)
@@ -303,3 +314,36 @@ class ConnectDataTableService(Service):
         followers, _ = group_by_identity(request.items, _item_key)
         for stored in response.get("Successful") or ():
             yield from followers.get(_key(stored), ())
+
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Item]:
+        """The values Connect holds as sent, read with ListDataTableValues."""
+        by_record: Dict[Tuple[Tuple[str, ...], Tuple[Tuple[str, str], ...]], List[Item]] = {}
+        for item in items:
+            by_record.setdefault((item.scope, _item_key(item)[0]), []).append(item)
+        for (scope, primary), members in by_record.items():
+            stored = _stored_values(client, scope, primary)
+            for item in members:
+                if stored.get(item.payload["AttributeName"]) == item.payload["Value"]:
+                    yield item
+
+
+def _stored_values(client: Any, scope: Tuple[str, ...],
+                   primary: Tuple[Tuple[str, str], ...]) -> Dict[str, Any]:
+    """Attribute name → stored value of one record (the one these primary values name)."""
+    instance, table = scope
+    kwargs: Dict[str, Any] = {"InstanceId": instance, "DataTableId": table,
+                              "MaxResults": _READ_BACK_PAGE_SIZE}
+    if primary:
+        kwargs["PrimaryAttributeValues"] = [{"AttributeName": name, "Values": [value]}
+                                            for name, value in primary]
+    stored: Dict[str, Any] = {}
+    for _ in range(_READ_BACK_MAX_PAGES):
+        page = client.list_data_table_values(**kwargs)
+        for value in page.get("Values") or ():
+            if _key(value)[0] == primary:
+                stored[str(value.get("AttributeName"))] = value.get("Value")
+        token = page.get("NextToken")
+        if not token:
+            break
+        kwargs["NextToken"] = token
+    return stored

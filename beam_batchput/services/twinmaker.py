@@ -82,6 +82,15 @@ _THROTTLING = THROTTLING_ERROR_CODES | {"429"}
 # to micro- or milliseconds) before every value of the property is failed.
 _MATCH_PRECISIONS = (1, 1_000, 1_000_000, _NANOS)
 
+# A replay after an ambiguous failure (a timeout after TwinMaker stored the
+# values) may be answered with a conflict at the same time; no AWS page says.
+# Values refused so are read back with GetPropertyValueHistory and written
+# only when TwinMaker holds them as sent.
+_VERIFY_CODES = frozenset({"ConflictException", "409"})
+# Reading back stops after this many pages (maxResults 1-250 in the model).
+_READ_BACK_PAGE_SIZE = 250
+_READ_BACK_MAX_PAGES = 10
+
 
 def _time_text(nanos: int, fields: Fields) -> str:
     """Epoch nanoseconds → ``YYYY-MM-DDThh:mm:ss[.SSSSSSSSS]Z``."""
@@ -304,6 +313,7 @@ class TwinMakerService(Service):
     limits = Limits(max_entries=MAX_ENTRIES, max_values_per_entry=MAX_VALUES_PER_ENTRY)
     retryable_codes = _RETRYABLE
     throttling_codes = _THROTTLING
+    verify_codes = _VERIFY_CODES
 
     def item(self, record: Mapping[str, Any]) -> Item:
         fields = Fields(record, _FIELDS)
@@ -383,3 +393,39 @@ class TwinMakerService(Service):
                     if id(item) not in failed:
                         failed.add(id(item))
                         yield Failure(item, code, message)
+
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Item]:
+        """The values TwinMaker holds as sent, read with GetPropertyValueHistory."""
+        by_property: Dict[Tuple[Tuple[str, ...], str], List[Item]] = {}
+        for item in items:
+            by_property.setdefault((item.scope, item.group), []).append(item)
+        for (scope, group), members in by_property.items():
+            stored = _stored_values(client, scope[0], group, members)
+            for item in members:
+                if item.payload["value"] in stored.get(_value_nanos(item.payload), ()):
+                    yield item
+
+
+def _stored_values(client: Any, workspace: str, group: str,
+                   items: List[Item]) -> Dict[Optional[int], List[Any]]:
+    """Time (epoch ns) → values stored for one property, between the items' times."""
+    reference = _reference(group)
+    times = sorted(item.payload["time"] for item in items)
+    kwargs: Dict[str, Any] = {"workspaceId": workspace, "entityId": reference["entityId"],
+                              "selectedProperties": [reference["propertyName"]],
+                              "startTime": times[0], "endTime": times[-1],
+                              "maxResults": _READ_BACK_PAGE_SIZE}
+    for kind in ("componentName", "componentPath"):
+        if kind in reference:
+            kwargs[kind] = reference[kind]
+    stored: Dict[Optional[int], List[Any]] = {}
+    for _ in range(_READ_BACK_MAX_PAGES):
+        page = client.get_property_value_history(**kwargs)
+        for history in page.get("propertyValues") or ():
+            for value in history.get("values") or ():
+                stored.setdefault(_value_nanos(value), []).append(value.get("value"))
+        token = page.get("nextToken")
+        if not token:
+            break
+        kwargs["nextToken"] = token
+    return stored
