@@ -139,10 +139,14 @@ class SendOutcome:
 
 @dataclasses.dataclass
 class _Held:
-    """Items read back as held, and why the others are not written."""
+    """Items read back: held as sent, held with another value, or not held."""
 
     written: List[Item]
+    other: List[Item]
+    absent: List[Item]
     why: str
+    #: Items a transient error kept from being read back: retried.
+    unknown: List[Item] = dataclasses.field(default_factory=list)
 
 
 class RequestSender:
@@ -245,10 +249,10 @@ class RequestSender:
         outcome.unmatched_errors += verdict.unmatched_errors
         outcome.collisions += verdict.collisions
         outcome.written.extend(Settled(item, attempt) for item in verdict.written)
-        to_retry = []
+        to_retry: List[Tuple[Item, str, str, bool]] = []
         failed = verdict.failed
         if any(code in service.verify_codes for _, code, _ in failed):
-            failed = self._drop_held(client, failed, attempt, outcome)
+            failed = self._drop_held(client, failed, attempt, outcome, to_retry)
         for item, code, message in failed:
             if code in _CORE_RETRYABLE or service.is_retryable(code):
                 to_retry.append((item, code, message, service.is_throttling(code)))
@@ -262,26 +266,45 @@ class RequestSender:
         return to_retry
 
     def _held(self, client: Any, items: List[Item]) -> "_Held":
-        """Which of ``items`` the service holds exactly as sent, read back."""
+        """What the service holds of ``items``, read back."""
         try:
-            held = {id(item) for item in self._service.held(client, items)}
+            found = {id(item): exact for item, exact in self._service.held(client, items)}
         except (ClientError, BotoCoreError) as error:
             info = classify(self._service, error)
-            return _Held([], "reading the value back to tell a replay from a conflict "
-                             "failed: %s: %s" % (info.code, info.message))
-        return _Held([item for item in items if id(item) in held],
-                     "read back: the service does not hold this value as sent")
+            why = ("reading the value back to tell a replay from a conflict failed: %s: %s"
+                   % (info.code, info.message))
+            if info.retryable:
+                return _Held([], [], [], why, unknown=list(items))
+            return _Held([], list(items), [], why)
+        return _Held([item for item in items if found.get(id(item)) is True],
+                     [item for item in items if found.get(id(item)) is False],
+                     [item for item in items if id(item) not in found],
+                     "read back: the service holds another value")
 
     def _drop_held(self, client: Any, failed: List[Tuple[Item, str, str]], attempt: int,
-                   outcome: SendOutcome) -> List[Tuple[Item, str, str]]:
-        """Writes the items refused as "already exists" that the service holds as
-        sent; returns the other refused items, their messages saying why."""
+                   outcome: SendOutcome, to_retry: List[Tuple[Item, str, str, bool]]
+                   ) -> List[Tuple[Item, str, str]]:
+        """Settles the items refused as "already exists" from what the service holds.
+
+        Held exactly as sent: written. Another value held: refused, the
+        message saying so. Nothing held: sent again (``to_retry``), as a
+        service may refuse a whole entry for one value it holds (TwinMaker's
+        conflict at a time already written). Returns the refused items.
+        """
         codes = self._service.verify_codes
         held = self._held(client, [item for item, code, _ in failed if code in codes])
         outcome.written.extend(Settled(item, attempt) for item in held.written)
-        kept = {id(item) for item in held.written}
-        return [(item, code, "%s (%s)" % (message, held.why) if code in codes else message)
-                for item, code, message in failed if id(item) not in kept]
+        other = {id(item) for item in held.other}
+        absent = {id(item) for item in held.absent + held.unknown}
+        refused = []
+        for item, code, message in failed:
+            if id(item) in absent:
+                to_retry.append((item, code, message, False))
+            elif id(item) in other:
+                refused.append((item, code, "%s (%s)" % (message, held.why)))
+            elif code not in codes:
+                refused.append((item, code, message))
+        return refused
 
     def _settle_replayed(self, client: Any, items: List[Item], attempt: int,
                          outcome: SendOutcome, code: str,
@@ -290,14 +313,19 @@ class RequestSender:
 
         Implementation note: a replay after an ambiguous failure (a timeout
         after the service stored the request) may be refused this way. The
-        values the service holds exactly as sent are written; the others were
-        not stored by this request and are sent again without them, or, when
-        none is held, halved until the refused ones stand alone.
+        values the service holds exactly as sent are written, those it holds
+        otherwise are dead-lettered, and the rest, not stored by this request,
+        are sent again without them; when nothing is held at all, the request
+        is halved until the refused records stand alone.
         """
         held = self._held(client, items)
+        if held.unknown:
+            return [(item, code, "%s (%s)" % (message, held.why), False)
+                    for item in held.unknown]
         outcome.written.extend(Settled(item, attempt) for item in held.written)
-        kept = {id(item) for item in held.written}
-        rest = [item for item in items if id(item) not in kept]
+        outcome.failed.extend(Settled(item, attempt, code, "%s (%s)" % (message, held.why),
+                                      Stage.REQUEST) for item in held.other)
+        rest = held.absent
         if not rest:
             return []
         if len(rest) < len(items):
@@ -308,8 +336,7 @@ class RequestSender:
         if len(rest) > 1:
             outcome.split_requests += 1
             return self._send_halves(client, rest, attempt, outcome)
-        outcome.failed.append(Settled(rest[0], attempt, code, "%s (%s)" % (message, held.why),
-                                      Stage.REQUEST))
+        outcome.failed.append(Settled(rest[0], attempt, code, message, Stage.REQUEST))
         return []
 
     def _send_halves(self, client: Any, items: List[Item], attempt: int,

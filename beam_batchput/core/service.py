@@ -267,10 +267,13 @@ class Service(abc.ABC):
         raise NotImplementedError("%s declares a success list but does not read it"
                                   % type(self).__name__)
 
-    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Item]:
-        """The items the service holds exactly as sent, read back with ``client``.
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Tuple[Item, bool]]:
+        """What the service holds of ``items``, read back with ``client``.
 
         Only called for items refused with one of :attr:`verify_codes`.
+        Yields ``(item, exact)`` for every item whose identity (its time, its
+        key) holds a value: ``exact`` when it is the value sent. Items not
+        yielded hold nothing.
 
         Raises:
             botocore.exceptions.ClientError: When the service cannot be read.

@@ -315,16 +315,16 @@ class ConnectDataTableService(Service):
         for stored in response.get("Successful") or ():
             yield from followers.get(_key(stored), ())
 
-    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Item]:
-        """The values Connect holds as sent, read with ListDataTableValues."""
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Tuple[Item, bool]]:
+        """What Connect holds of these values, read with ListDataTableValues."""
         by_record: Dict[Tuple[Tuple[str, ...], Tuple[Tuple[str, str], ...]], List[Item]] = {}
         for item in items:
             by_record.setdefault((item.scope, _item_key(item)[0]), []).append(item)
         for (scope, primary), members in by_record.items():
             stored = _stored_values(client, scope, primary)
             for item in members:
-                if stored.get(item.payload["AttributeName"]) == item.payload["Value"]:
-                    yield item
+                if item.payload["AttributeName"] in stored:
+                    yield item, stored[item.payload["AttributeName"]] == item.payload["Value"]
 
 
 def _stored_values(client: Any, scope: Tuple[str, ...],

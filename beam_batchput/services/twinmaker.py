@@ -87,8 +87,8 @@ _MATCH_PRECISIONS = (1, 1_000, 1_000_000, _NANOS)
 # Values refused so are read back with GetPropertyValueHistory and written
 # only when TwinMaker holds them as sent.
 _VERIFY_CODES = frozenset({"ConflictException", "409"})
-# Reading back stops after this many pages (maxResults 1-250 in the model).
-_READ_BACK_PAGE_SIZE = 250
+# Reading back stops after this many pages (maxResults 1-200 in the model).
+_READ_BACK_PAGE_SIZE = 200
 _READ_BACK_MAX_PAGES = 10
 
 
@@ -394,16 +394,17 @@ class TwinMakerService(Service):
                         failed.add(id(item))
                         yield Failure(item, code, message)
 
-    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Item]:
-        """The values TwinMaker holds as sent, read with GetPropertyValueHistory."""
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Tuple[Item, bool]]:
+        """What TwinMaker holds at these values' times, read with GetPropertyValueHistory."""
         by_property: Dict[Tuple[Tuple[str, ...], str], List[Item]] = {}
         for item in items:
             by_property.setdefault((item.scope, item.group), []).append(item)
         for (scope, group), members in by_property.items():
             stored = _stored_values(client, scope[0], group, members)
             for item in members:
-                if item.payload["value"] in stored.get(_value_nanos(item.payload), ()):
-                    yield item
+                values = stored.get(_value_nanos(item.payload))
+                if values:
+                    yield item, item.payload["value"] in values
 
 
 def _stored_values(client: Any, workspace: str, group: str,
