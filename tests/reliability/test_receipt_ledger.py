@@ -350,3 +350,12 @@ def test_answers_later_than_the_read_timeout_keep_the_ledger(name, answer):
     # the writer never learnt it was stored. Receipts must still be true.
     assert_ledger(run, none_held_dead_lettered=False)
     assert run.written, "no record was written at all"
+
+
+def test_sitewise_the_empty_string_is_written_and_stored_as_sent():
+    service = SiteWiseService()
+    records = [dict(r, value="") for r in records_of("iotsitewise", 3)]
+    with Emulator() as emulator:
+        run = send_all(emulator, service, prepared(service, records))
+    assert_ledger(run)
+    assert len(run.written) == 3
