@@ -27,7 +27,7 @@ import pytest
 from beam_batchput import ClientConfig, RetryConfig
 from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import NOT_CONFIRMED_CODE, UNMATCHED_ERROR_CODE, RequestSender
-from beam_batchput.core.service import InvalidRecord, Item, Service
+from beam_batchput.core.service import Item, Service
 from beam_batchput.emulator import Emulator, FaultConfig
 from beam_batchput.services.connect import ConnectDataTableService
 from beam_batchput.services.datazone import DataZoneService
@@ -54,7 +54,6 @@ class Run:
     items: List[Item]
     written: List[Item]
     failed: List[Tuple[Item, str, str]]
-    invalid: int
     snapshot: Mapping[str, Any]
     unmatched_errors: int = 0
 
@@ -87,7 +86,7 @@ def send_all(emulator: Emulator, service: Service, items: List[Item], *,
         written += [s.item for s in outcome.written]
         failed += [(s.item, s.code, s.message) for s in outcome.failed]
         unmatched += outcome.unmatched_errors
-    return Run(service, items, written, failed, 0, emulator.snapshot(), unmatched)
+    return Run(service, items, written, failed, emulator.snapshot(), unmatched)
 
 
 def write_directly(emulator: Emulator, service: Service, items: List[Item]) -> None:
@@ -206,7 +205,7 @@ def test_sitewise_partial_off_mates_are_not_receipts_when_their_retries_run_out(
             outcome = sender.send(client, request)
             written += [s.item for s in outcome.written]
             failed += [(s.item, s.code, s.message) for s in outcome.failed]
-        run = Run(service, items, written, failed, 0, emulator.snapshot())
+        run = Run(service, items, written, failed, emulator.snapshot())
     assert_ledger(run)
     codes = collections.Counter(code for _, code, _ in run.failed)
     assert codes["InvalidRequestException"] == 9 and codes["EntryNotIngested"] > 0
