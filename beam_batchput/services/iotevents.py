@@ -119,15 +119,17 @@ def derived_message_id(input_name: str, payload: bytes, millis: Optional[int],
     timestamp in microseconds: a replayed record keeps its id, and records that
     differ in any of the four get distinct ones.
     """
-    return content_id(input_name, hashlib.sha256(payload).hexdigest(), millis, event_time,
-                      length=_DERIVED_ID_LENGTH)
+    return _derived_id(input_name, hashlib.sha256(payload).hexdigest(), millis, event_time)
 
 
-def _sort_key(message: Mapping[str, Any], event_time: int, origin: str) -> str:
+def _derived_id(input_name: str, digest: str, millis: Optional[int], event_time: int) -> str:
+    return content_id(input_name, digest, millis, event_time, length=_DERIVED_ID_LENGTH)
+
+
+def _sort_key(message: Mapping[str, Any], digest: str, event_time: int, origin: str) -> str:
     millis = (message.get("timestamp") or {}).get("timeInMillis")
     return "%s|%s|%s|%s|%020d|%s" % (
-        message["messageId"], message["inputName"],
-        hashlib.sha256(message["payload"]).hexdigest(),
+        message["messageId"], message["inputName"], digest,
         "" if millis is None else "%020d" % millis, event_time, origin)
 
 
@@ -175,12 +177,13 @@ class IoTEventsService(Service):
                                  pattern=_MESSAGE_ID)
         data = _payload(fields)
         millis = _millis(fields)
-        message: Dict[str, Any] = {"messageId": given_id or derived_message_id(
-            input_name, data, millis, 0), "inputName": input_name, "payload": data}
+        digest = hashlib.sha256(data).hexdigest()
+        message: Dict[str, Any] = {"messageId": given_id or _derived_id(
+            input_name, digest, millis, 0), "inputName": input_name, "payload": data}
         if millis is not None:
             message["timestamp"] = {"timeInMillis": millis}
         return Item(scope=(), group=None, payload=message, size=len(data),
-                    sort_key=_sort_key(message, 0, _GIVEN if given_id else _DERIVED),
+                    sort_key=_sort_key(message, digest, 0, _GIVEN if given_id else _DERIVED),
                     item_id=message["messageId"], resource=input_name)
 
     def with_event_time(self, item: Item) -> Item:
@@ -188,10 +191,11 @@ class IoTEventsService(Service):
         if item.sort_key.endswith("|" + _DERIVED):
             message = item.payload
             millis = (message.get("timestamp") or {}).get("timeInMillis")
-            message["messageId"] = derived_message_id(
-                message["inputName"], message["payload"], millis, item.event_time)
+            digest = item.sort_key.split("|", 3)[2]
+            message["messageId"] = _derived_id(message["inputName"], digest, millis,
+                                               item.event_time)
             item.item_id = message["messageId"]
-            item.sort_key = _sort_key(message, item.event_time, _DERIVED)
+            item.sort_key = _sort_key(message, digest, item.event_time, _DERIVED)
         return item
 
     def shard_key(self, item: Item) -> str:
