@@ -161,7 +161,7 @@ def test_unplaced_errors_and_id_collisions_are_counted_and_never_receipts():
     result = (p | beam.Create(data) | beam.Map(lambda r: r)
               | WriteToIoTEvents(client_factory=fakes.FakeClientFactory("unplaced",
                                                                         stranger_first),
-                                 batching=BatchingConfig(num_shards=1), _sleep=lambda s: None))
+                                 batching=BatchingConfig(num_shards=1), clock=FakeClock()))
     assert_that(result.written | beam.Map(lambda r: r.attempts), equal_to([2, 2]),
                 label="written")
     assert_that(result.failed | beam.Map(lambda d: d.error_code),

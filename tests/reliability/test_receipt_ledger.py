@@ -34,6 +34,7 @@ from beam_batchput.services.datazone import DataZoneService
 from beam_batchput.services.iotevents import IoTEventsService
 from beam_batchput.services.sitewise import SiteWiseService
 from beam_batchput.services.twinmaker import TwinMakerService
+from tests.clocks import FakeClock
 from tests.reliability.harness import SERVICES, make_record
 
 pytestmark = pytest.mark.usefixtures("emulator_credentials")
@@ -79,7 +80,7 @@ def send_all(emulator: Emulator, service: Service, items: List[Item], *,
     client = client_for(emulator, service, read_timeout)
     if hook is not None:
         client.meta.events.register("after-call", hook)
-    sender = RequestSender(service, RETRY, sleep=lambda s: None)
+    sender = RequestSender(service, RETRY, clock=FakeClock())
     written, failed, unmatched = [], [], 0
     for request in pack(items, service.limits, service.entry_id):
         outcome = sender.send(client, request)
@@ -198,7 +199,7 @@ def test_sitewise_partial_off_mates_are_not_receipts_when_their_retries_run_out(
     # The retry budget is one attempt: the entry-mates are never stored.
     with Emulator(config=SITEWISE_TYPED) as emulator:
         client = client_for(emulator, service)
-        sender = RequestSender(service, RetryConfig(max_attempts=1), sleep=lambda s: None)
+        sender = RequestSender(service, RetryConfig(max_attempts=1), clock=FakeClock())
         items = prepared(service, sitewise_mixed_records())
         written, failed = [], []
         for request in pack(items, service.limits, service.entry_id):

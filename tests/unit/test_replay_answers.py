@@ -7,6 +7,7 @@ from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.services.connect import ConnectDataTableService
 from beam_batchput.services.twinmaker import TwinMakerService
+from tests.clocks import FakeClock
 from tests import fakes
 
 INSTANCE = "a1b2c3d4-0000-4000-8000-000000000001"
@@ -59,7 +60,7 @@ class ConnectTable:
 
 def send(name, service, request, behaviour):
     fakes.reset(name)
-    sender = RequestSender(service, RetryConfig(), sleep=lambda s: None)
+    sender = RequestSender(service, RetryConfig(), clock=FakeClock())
     return sender.send(fakes.FakeClient(name, behaviour), request)
 
 

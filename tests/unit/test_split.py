@@ -10,6 +10,7 @@ from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.services.connect import ConnectDataTableService
 from beam_batchput.services.datazone import DataZoneService
+from tests.clocks import FakeClock
 from tests import fakes
 
 NOW = 1_700_000_000
@@ -37,7 +38,7 @@ def refuse_bad_forms(code, status):
 
 def send(name, service, request, behaviour):
     fakes.reset(name)
-    sender = RequestSender(service, RetryConfig(), sleep=lambda s: None)
+    sender = RequestSender(service, RetryConfig(), clock=FakeClock())
     return sender.send(fakes.FakeClient(name, behaviour), request), len(fakes.calls(name))
 
 

@@ -23,6 +23,7 @@ from beam_batchput.services.connect import ConnectDataTableService
 from beam_batchput.services.iotevents import IoTEventsService
 from beam_batchput.services.sitewise import ENTRY_NOT_INGESTED_CODE, SiteWiseService
 from beam_batchput.services.twinmaker import TwinMakerService
+from tests.clocks import FakeClock
 from tests import fakes
 
 NOW = int(time.time())
@@ -128,7 +129,7 @@ def test_sitewise_entry_mates_are_retried_and_then_stored_without_the_invalid_va
         return {"errorEntries": errors}
 
     fakes.reset("mates")
-    sender = RequestSender(service, RetryConfig(), sleep=lambda s: None)
+    sender = RequestSender(service, RetryConfig(), clock=FakeClock())
     outcome = sender.send(fakes.FakeClient("mates", answer), request)
     assert sorted(s.item.item_id for s in outcome.written) == sorted(
         "/a@%d.000000000" % (NOW - n) for n in (0, 2))
@@ -269,7 +270,7 @@ def test_unplaced_errors_are_retried_then_dead_lettered_and_counted():
              "errorMessage": "?"}]}
 
     fakes.reset("stranger")
-    sender = RequestSender(service, RetryConfig(max_attempts=3), sleep=lambda s: None)
+    sender = RequestSender(service, RetryConfig(max_attempts=3), clock=FakeClock())
     outcome = sender.send(fakes.FakeClient("stranger", stranger), request)
     assert outcome.written == [] and len(fakes.calls("stranger")) == 3
     (letter,) = outcome.failed
@@ -289,6 +290,6 @@ def test_an_unplaced_error_that_goes_away_lets_the_retry_write():
              "errorMessage": "?"}] if number == 1 else []}
 
     fakes.reset("once")
-    outcome = RequestSender(service, RetryConfig(), sleep=lambda s: None).send(
+    outcome = RequestSender(service, RetryConfig(), clock=FakeClock()).send(
         fakes.FakeClient("once", once), request)
     assert [s.attempts for s in outcome.written] == [2] and outcome.failed == []
