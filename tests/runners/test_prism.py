@@ -1,0 +1,140 @@
+"""The five writers on Prism, Beam's Go runner: the engine a default pipeline gets.
+
+Beam 2.77's DirectRunner hands a batch pipeline to Prism when every transform is one
+Prism supports; the writers' bounded path has no processing-time timer, so theirs goes
+there. Prism finds its binary at ``--prism_location`` or in Beam's own cache folder
+(``PrismJobServer.BIN_CACHE``, ``~/.apache_beam/cache/prism/bin``), where it would
+otherwise download a release zip. Workers are LOOPBACK (in this process), the emulator on
+loopback; outputs are read back from the workers' files and checked by the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import zipfile
+from typing import Iterator, List
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability import job_server, portable_runner, prism_runner
+
+from tests.runners import engines, ledger_run
+from tests.runners.conftest import require
+
+RECORDS = 200
+RUN_SECONDS = 120.0
+# Every Prism the tests start is their own (no process-wide singleton left running).
+OWN_SERVER = "--experiments=disable_prism_server_singleton"
+
+
+def _children_running(binary: str) -> List[int]:
+    """Pids of this process's children whose command is ``binary``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                command = cmdline.read().split(b"\0")[0].decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and os.path.basename(command).startswith(
+                os.path.basename(binary)) and "prism" in command:
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def prism(worker_env, monkeypatch) -> Iterator[str]:
+    """The fetched Prism binary; every Prism job server a test starts is stopped at its
+    end (Beam would stop them only at interpreter exit)."""
+    require("prism")
+    started = []
+    original = job_server.StopOnExitJobServer.start
+
+    def start(self):
+        started.append(self)
+        return original(self)
+
+    monkeypatch.setattr(job_server.StopOnExitJobServer, "start", start)
+    yield engines.prism_path()
+    for server in started:
+        server.stop()
+    deadline = time.monotonic() + 10
+    while _children_running("prism") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _children_running("prism") == [], "Prism still running after its test"
+
+
+@pytest.fixture
+def beam_cache(prism, tmp_path, monkeypatch) -> str:
+    """Beam's prism cache folder holding the release zip Beam would download, relocated
+    under tmp_path (the folder is resolved at import, from ``~``)."""
+    folder = tmp_path / "apache_beam" / "cache" / "prism" / "bin"
+    folder.mkdir(parents=True)
+    name = os.path.basename(prism_runner.PrismJobServer._construct_download_url(
+        "v" + engines.BEAM_VERSION, "v" + engines.BEAM_VERSION, "Linux", "x86_64"))
+    with zipfile.ZipFile(folder / name, "w") as archive:
+        archive.write(prism, os.path.splitext(name)[0])
+    monkeypatch.setattr(prism_runner.PrismJobServer, "BIN_CACHE", str(folder))
+    return str(folder)
+
+
+def _run_five_writers(options, emulator, folder, streaming=False, **shape):
+    pipeline = beam.Pipeline(options=options)
+    ledger_run.build(pipeline, emulator.endpoint_url, RECORDS, folder, streaming=streaming,
+                     **shape)
+    result = ledger_run.run(pipeline, RUN_SECONDS)
+    return result, ledger_run.ledger(RECORDS, folder, emulator, ledger_run.metrics_of(result))
+
+
+def test_default_direct_runner_batch_runs_on_prism_from_beams_cache(
+        beam_cache, emulator_factory, tmp_path, caplog):
+    emulator = emulator_factory(faults=ledger_run.fault_configs(seed=3))
+    caplog.set_level(logging.INFO, logger="apache_beam.runners.direct.direct_runner")
+    # No --runner: what `beam.Pipeline()` gets.
+    result, book = _run_five_writers(PipelineOptions([OWN_SERVER]), emulator,
+                                     str(tmp_path / "out"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert "Running pipeline with PrismRunner." in messages
+    assert not [m for m in messages if "falling back" in m.lower()], messages
+    assert isinstance(result, portable_runner.PipelineResult)
+    # Beam unpacked the cached zip beside it and ran that binary.
+    assert os.path.isfile(os.path.join(beam_cache, "apache_beam-v%s-prism-linux-amd64"
+                                       % engines.BEAM_VERSION))
+    ledger_run.assert_clean(book, RECORDS)
+
+
+def test_direct_runner_batch_finds_prism_at_prism_location(
+        prism, emulator_factory, tmp_path, caplog):
+    emulator = emulator_factory(faults=ledger_run.fault_configs(seed=4))
+    caplog.set_level(logging.INFO, logger="apache_beam.runners.direct.direct_runner")
+    result, book = _run_five_writers(
+        PipelineOptions(["--runner=DirectRunner", "--prism_location=%s" % prism, OWN_SERVER]),
+        emulator, str(tmp_path / "out"))
+    assert "Running pipeline with PrismRunner." in [r.getMessage() for r in caplog.records]
+    assert isinstance(result, portable_runner.PipelineResult)
+    ledger_run.assert_clean(book, RECORDS)
+
+
+def test_prism_runner_batch(prism, emulator_factory, tmp_path):
+    emulator = emulator_factory(faults=ledger_run.fault_configs(seed=5))
+    _, book = _run_five_writers(
+        PipelineOptions(["--runner=PrismRunner", "--prism_location=%s" % prism, OWN_SERVER]),
+        emulator, str(tmp_path / "out"))
+    ledger_run.assert_clean(book, RECORDS)
+
+
+def test_prism_runner_streaming(prism, emulator_factory, tmp_path):
+    emulator = emulator_factory(faults=ledger_run.fault_configs(seed=6))
+    _, book = _run_five_writers(
+        PipelineOptions(["--runner=PrismRunner", "--prism_location=%s" % prism, OWN_SERVER,
+                         "--streaming"]),
+        emulator, str(tmp_path / "out"), streaming=True)
+    ledger_run.assert_clean(book, RECORDS)
