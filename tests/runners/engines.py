@@ -43,6 +43,7 @@ FLINK_DIST = "apache-flink-libraries==%s" % FLINK_DIST_VERSION
 ENGINE_NAMES = ("prism", "flink-job-server", "flink-dist", "spark-job-server")
 # What each test engine needs (the names BEAM_BATCHPUT_SKIP_ENGINES accepts).
 NEEDS = {"prism": ("prism",),
+         "flink-cluster": ("flink-dist",),
          "flink": ("flink-job-server",),
          "flink-standalone": ("flink-job-server", "flink-dist"),
          "spark": ("spark-job-server",)}

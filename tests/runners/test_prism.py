@@ -131,10 +131,48 @@ def test_prism_runner_batch(prism, emulator_factory, tmp_path):
     ledger_run.assert_clean(book, RECORDS)
 
 
-def test_prism_runner_streaming(prism, emulator_factory, tmp_path):
+def test_prism_runner_streaming_in_one_window(prism, emulator_factory, tmp_path):
+    # The unbounded path: PeriodicImpulse, processing-time flushes (max_buffering_seconds)
+    # and the window-end flush when the source ends; one 60 s window holds the whole run.
     emulator = emulator_factory(faults=ledger_run.fault_configs(seed=6))
     _, book = _run_five_writers(
         PipelineOptions(["--runner=PrismRunner", "--prism_location=%s" % prism, OWN_SERVER,
                          "--streaming"]),
-        emulator, str(tmp_path / "out"), streaming=True)
+        emulator, str(tmp_path / "out"), streaming=True, window_seconds=60.0)
     ledger_run.assert_clean(book, RECORDS)
+
+
+class _Handed(BaseException):
+    """Raised by a recording runner: the pipeline reached it (not an Exception, which
+    the DirectRunner would catch to fall back from Prism)."""
+
+
+def _engine_chosen(streaming: bool, prism: str, monkeypatch) -> str:
+    """Which engine the DirectRunner hands the five writers' pipeline to."""
+    from apache_beam.runners.direct import direct_runner
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    def recorder(name):
+        def run_pipeline(self, pipeline, options):
+            raise _Handed(name)
+        return run_pipeline
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", recorder("prism"))
+    monkeypatch.setattr(direct_runner.BundleBasedDirectRunner, "run_pipeline",
+                        recorder("bundle_based"))
+    monkeypatch.setattr(fn_runner.FnApiRunner, "run_pipeline", recorder("fn_api"))
+    flags = ["--runner=DirectRunner", "--prism_location=%s" % prism]
+    pipeline = beam.Pipeline(options=PipelineOptions(flags + (["--streaming"] if streaming
+                                                              else [])))
+    ledger_run.build(pipeline, "http://127.0.0.1:9", 10, "/nonexistent", streaming=streaming)
+    with pytest.raises(_Handed) as handed:
+        pipeline.run()
+    return str(handed.value)
+
+
+def test_direct_runner_routes_the_unbounded_writers_away_from_prism(prism, monkeypatch):
+    # The unbounded path's processing-time (REAL_TIME) timer is what Beam's DirectRunner
+    # keeps off Prism (apache/beam#32786); the bounded path has none and goes to Prism.
+    # Streaming, it goes to the BundleBasedDirectRunner (not FnApiRunner: streaming).
+    assert _engine_chosen(False, prism, monkeypatch) == "prism"
+    assert _engine_chosen(True, prism, monkeypatch) == "bundle_based"
