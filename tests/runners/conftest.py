@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, Callable, Iterator, List
 
 import pytest
+from apache_beam.runners.portability import job_server
 
 from beam_batchput.emulator import Emulator
 from tests.runners import engines
@@ -57,3 +59,44 @@ def worker_env(monkeypatch) -> None:
         p for p in (root, os.environ.get("PYTHONPATH")) if p))
     monkeypatch.setenv("PATH", os.pathsep.join(
         (os.path.dirname(sys.executable), os.environ.get("PATH", ""))))
+
+
+def children(name: str) -> List[int]:
+    """Pids of this process's running children whose command line mentions ``name``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and name in command:
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def job_servers(monkeypatch) -> Iterator[None]:
+    """Stops, at the test's end, every job server Beam starts for a runner during it
+    (Prism, the Flink and Spark job server jars); Beam itself stops them only at
+    interpreter exit. Fails if one is still running 10 s later."""
+    started = []
+    original = job_server.StopOnExitJobServer.start
+
+    def start(self):
+        started.append(self)
+        return original(self)
+
+    monkeypatch.setattr(job_server.StopOnExitJobServer, "start", start)
+    yield
+    for server in started:
+        server.stop()
+    deadline = time.monotonic() + 10
+    leftover = lambda: children("prism") + children("job-server")  # noqa: E731
+    while leftover() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftover() == [], "job servers still running after the test: %s" % leftover()

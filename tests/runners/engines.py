@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,9 @@ def flink_home() -> str:
     return os.path.join(ENGINES, "flink-%s" % FLINK_DIST_VERSION)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -126,7 +130,8 @@ def fetch_jar(coordinate: str) -> Outcome:
                  "dependency:copy", "-Dartifact=%s" % coordinate,
                  "-DoutputDirectory=%s" % os.path.dirname(outcome.path)])
     if done.returncode != 0 or not os.path.isfile(outcome.path):
-        answer = [line for line in done.stdout.splitlines() if "[ERROR]" in line][:1]
+        answer = [line for line in _ANSI.sub("", done.stdout).splitlines()
+                  if line.startswith("[ERROR]")][:1]
         outcome.error = "mvn dependency:copy exited %s: %s" % (
             done.returncode, answer[0] if answer else _tail(done.stdout))
         outcome.path = None

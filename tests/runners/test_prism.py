@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import time
 import zipfile
-from typing import Iterator, List
 
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability import job_server, portable_runner, prism_runner
+from apache_beam.runners.portability import portable_runner, prism_runner
 
 from tests.runners import engines, ledger_run
 from tests.runners.conftest import require
@@ -31,45 +28,11 @@ RUN_SECONDS = 120.0
 OWN_SERVER = "--experiments=disable_prism_server_singleton"
 
 
-def _children_running(binary: str) -> List[int]:
-    """Pids of this process's children whose command is ``binary``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
-                command = cmdline.read().split(b"\0")[0].decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == os.getpid() and os.path.basename(command).startswith(
-                os.path.basename(binary)) and "prism" in command:
-            found.append(int(entry))
-    return found
-
-
 @pytest.fixture
-def prism(worker_env, monkeypatch) -> Iterator[str]:
-    """The fetched Prism binary; every Prism job server a test starts is stopped at its
-    end (Beam would stop them only at interpreter exit)."""
+def prism(worker_env, job_servers) -> str:
+    """The fetched Prism binary; the Prism job servers the test starts stop at its end."""
     require("prism")
-    started = []
-    original = job_server.StopOnExitJobServer.start
-
-    def start(self):
-        started.append(self)
-        return original(self)
-
-    monkeypatch.setattr(job_server.StopOnExitJobServer, "start", start)
-    yield engines.prism_path()
-    for server in started:
-        server.stop()
-    deadline = time.monotonic() + 10
-    while _children_running("prism") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _children_running("prism") == [], "Prism still running after its test"
+    return engines.prism_path()
 
 
 @pytest.fixture
