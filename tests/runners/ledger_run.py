@@ -94,7 +94,7 @@ class _Records(beam.DoFn):
 
 def build(pipeline: beam.Pipeline, endpoint_url: str, records: int, folder: str,
           streaming: bool = False, ticks: int = 10, fire_interval: float = 0.3,
-          window_seconds: float = 1.0) -> None:
+          window_seconds: float = 1.0, allowed_lateness: float = 0.0) -> None:
     """The five writers on ``records`` records, bounded (``Create``) or unbounded
     (``PeriodicImpulse`` in fixed windows); outputs kept in ``folder``."""
     settings = harness.RunSettings(records=records, max_attempts=4)
@@ -109,6 +109,10 @@ def build(pipeline: beam.Pipeline, endpoint_url: str, records: int, folder: str,
         windowing = window.FixedWindows(window_seconds)
     else:
         tagged = pipeline | "Records" >> beam.Create(harness.tagged_records(records, t0))
+        windowing = None
+    if streaming and allowed_lateness:
+        tagged = tagged | "Lateness" >> beam.WindowInto(windowing,
+                                                        allowed_lateness=allowed_lateness)
         windowing = None
     results = harness.write_each(tagged, lambda s: WRITERS[s].writer(**kwargs), windowing)
     for service, result in results.items():

@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--records", type=int, default=200)
     parser.add_argument("--window-seconds", type=float, default=1.0)
+    parser.add_argument("--allowed-lateness", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=6)
     args = parser.parse_args(argv)
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
@@ -42,7 +43,8 @@ def main(argv=None) -> int:
                 "--runner=PrismRunner", "--prism_location=%s" % engines.prism_path(),
                 "--streaming", "--experiments=disable_prism_server_singleton"]))
             ledger_run.build(pipeline, emulator.endpoint_url, args.records, folder,
-                             streaming=True, window_seconds=args.window_seconds)
+                             streaming=True, window_seconds=args.window_seconds,
+                             allowed_lateness=args.allowed_lateness)
             result = ledger_run.run(pipeline, 120.0)
             book = ledger_run.ledger(args.records, folder, emulator,
                                      ledger_run.metrics_of(result))
