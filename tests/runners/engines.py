@@ -98,9 +98,9 @@ def fetch_prism() -> Outcome:
     if os.path.isfile(outcome.path):
         outcome.cached = True
         return outcome
-    go = shutil.which("go")
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
     if go is None:
-        outcome.error = "no `go` on PATH: Prism is built from its Go module"
+        outcome.error = "no `go` on PATH or in /usr/local/go/bin: Prism is built from its Go module"
         outcome.path = None
         return outcome
     folder = os.path.join(ENGINES, "go")
