@@ -3,7 +3,9 @@
 # against the embedded emulator; `make bench` runs the benchmarks; `make soak`
 # runs the reliability soak and rewrites RELIABILITY.md. `make test-min` builds
 # .venv-min with the oldest apache-beam, boto3/botocore and fastavro setup.py
-# admits and runs the unit and contract tests there.
+# admits and runs the unit and contract tests there; `make engines` fetches
+# Prism, Flink and Spark into .engines/ and `make test-runners` runs the writers
+# on them (docs/RUNNERS.md).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,7 +14,7 @@ MIN_VENV ?= .venv-min
 MIN_BIN := $(MIN_VENV)/bin
 MIN_STAMP := $(MIN_VENV)/.installed
 
-.PHONY: test test-min unit demo bench soak clean
+.PHONY: test test-min unit demo bench soak clean engines test-runners schemas
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +22,11 @@ $(STAMP): setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The schemas the template tests validate against (Maven Central, PyPI; cached).
+schemas:
+	bash templates/fetch-schemas.sh
+
+test: $(STAMP) schemas
 	$(BIN)/python -m pytest -q
 
 $(MIN_STAMP): setup.py .ci/min_requirements.py
@@ -47,8 +53,16 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak
 
+engines: $(STAMP)
+	$(BIN)/python -m tests.runners.engines
+
+# The engine tier (pytest.ini leaves it out of `make test`); an engine that
+# `make engines` could not fetch fails it, unless BEAM_BATCHPUT_SKIP_ENGINES names it.
+test-runners: engines
+	$(BIN)/python -m pytest -q -rs tests/runners
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) build *.egg-info
+	rm -rf $(VENV) $(MIN_VENV) build *.egg-info .engines
