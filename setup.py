@@ -50,6 +50,9 @@ setup(
             # The template tests' validators: Kubernetes schemas and the compose spec, offline.
             "kubernetes-validate>=1.33",
             "check-jsonschema>=0.29",
+            # The install test builds a wheel of the checkout without build isolation.
+            "setuptools>=68",
+            "wheel>=0.40",
         ],
     },
     classifiers=[
