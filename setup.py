@@ -34,6 +34,8 @@ setup(
             # The template tests' validators: Kubernetes schemas and the compose spec, offline.
             "kubernetes-validate>=1.33",
             "check-jsonschema>=0.29",
+            # An independent Kinesis implementation, the integration peer of WriteToKinesis.
+            "moto[server]>=5.0",
         ],
     },
     classifiers=[

@@ -412,7 +412,7 @@ def table(rows: List[Dict[str, Any]]) -> str:
 
 #: Records per writer in the full fill benchmark, one entry per registry service.
 FULL_FILL_RECORDS = {"iotsitewise": 50_000, "iottwinmaker": 50_000, "datazone": 5_000,
-                     "connect": 5_000, "iotevents-data": 10_000}
+                     "connect": 5_000, "iotevents-data": 10_000, "kinesis": 50_000}
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:

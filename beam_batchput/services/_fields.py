@@ -70,6 +70,20 @@ class Fields:
             raise self.fail("NestingTooDeep", "field %r nests too deep to be serialized "
                             "as JSON" % name) from None
 
+    def blob(self, name: str) -> bytes:
+        """A required bytes field: bytes as given, text as UTF-8, a dict or list as
+        compact JSON with sorted keys; anything else is InvalidType."""
+        value = self._record.get(name)
+        if value is None:
+            raise self.fail("MissingField", "field %r is required" % name)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value)
+        if isinstance(value, (str, Mapping, list, tuple)):
+            text = value if isinstance(value, str) else self.json_text(name, value)
+            return self.require_utf8(text, "field %r" % name).encode("utf-8")
+        raise self.fail("InvalidType", "field %r must be bytes, text, a dict or a list, got %s"
+                        % (name, type(value).__name__))
+
     def has(self, name: str) -> bool:
         """Whether the field is there, even as None."""
         return name in self._record
