@@ -1,142 +1,100 @@
-"""Where figure 2's microseconds go: ``python -m benchmarks.profile_cpu [--points N]``.
+"""Where figure 2's microseconds go, sampled with py-spy (a dev tool: ``pip install py-spy``).
 
-Runs the SiteWise writer of figure 2 on the stub under ``cProfile`` in every
-thread (the bundle's thread and the sender threads), timing each by its own CPU
-time, and prints the time per
-point by the module that spends it (own time, so the shares add up), then the
-costliest functions. cProfile's own overhead inflates every figure by a
-similar factor; read the shares, not the absolute values, against figure 2.
+Two steps::
+
+    py-spy record -r 250 --gil -f raw -o /tmp/cpu.txt -- \\
+        python -m benchmarks.profile_cpu run [--receipts none]
+    python -m benchmarks.profile_cpu parts /tmp/cpu.txt --us-per-point 35.0
+
+``run`` writes figure 2's SiteWise workload twice on the stub; ``parts``
+reads the samples taken while the writer ran (holding the interpreter lock:
+the pipeline in the main thread, and every other thread, the sender threads
+and the runner's) and splits a figure-2 measurement (the µs per point to share
+out) by the step of the record's path that spent it.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import collections
-import os
-import pstats
-import sys
-import threading
-import time
+import re
 from typing import Any, Dict, List, Tuple
 
-from benchmarks import run, stub
-from benchmarks.workloads import workloads
-
-# Module path fragments → the part of the path they belong to, first match wins.
+# A sample belongs to the first part whose frame fragment its stack holds,
+# searched from the innermost frame out; the order makes the split exclusive.
 _PARTS: Tuple[Tuple[str, str], ...] = (
-    ("beam_batchput/services/", "service module (validation, shaping)"),
-    ("beam_batchput/core/prepare", "prepare step"),
-    ("beam_batchput/core/batching", "batching step"),
-    ("beam_batchput/core/packing", "packing"),
-    ("beam_batchput/core/sending", "send step, receipts"),
-    ("beam_batchput/core/sender", "sender (retries, failures)"),
-    ("beam_batchput/core/records", "records (record JSON, receipts)"),
-    ("beam_batchput/core/", "other core"),
-    ("botocore/", "botocore"),
-    ("boto3/", "botocore"),
-    ("urllib3/", "botocore"),
-    ("apache_beam/", "Beam runner"),
-    ("{built-in method _pickle", "pickle"),
-    ("{method 'dumps' of '_pickle", "pickle"),
-    ("{built-in method _json", "json (C)"),
-    ("json/", "json"),
-    ("{method 'encode' of '_json", "json (C)"),
-    ("threading.py", "threads"),
-    ("concurrent/", "threads"),
-    ("{method 'acquire'", "threads"),
-    ("queue.py", "threads"),
-    ("grpc", "Beam runner"),
-    ("google/protobuf", "Beam runner"),
+    ("botocore/", "send: botocore (serialize, sign, parse)"),
+    ("record_to_json", "prepare: the record's JSON"),
+    ("services/", "prepare: the service module (validation, shaping)"),
+    ("core/packing.py", "batching: packing"),
+    ("unpickle_all", "batching: loading buffered items"),
+    ("_collector_paused", "batching: deferred garbage collection"),
+    ("core/batching.py", "batching: state, pickling leftovers"),
+    ("PrepareFn._emit", "prepare: chunks (pickling)"),
+    ("core/prepare.py", "prepare: keying, chunking"),
+    ("core/sender.py", "send: retries, matching the response"),
+    ("SendFn._emit", "send: receipts"),
+    ("core/sending.py", "send: queueing, harvesting"),
+    ("core/metrics.py", "send: metrics"),
+    ("benchmarks/workloads.py", "source (subtracted in figure 2)"),
 )
+_RUNNER = "Beam runner (per element, state, coders, set-up)"
 
 
-def _part(filename: str, name: str) -> str:
-    where = filename if filename != "~" else name
-    for fragment, part in _PARTS:
-        if fragment in where:
-            return part
-    return "other (builtins, gc, stdlib)"
+def run(receipts: str) -> None:
+    """The py-spy target: figure 2's writer on the stub, twice."""
+    from benchmarks import run as bench
+    from benchmarks import stub
+    from benchmarks.workloads import workloads
 
-
-class _AllThreads:
-    """cProfile in the calling thread and in every thread started after :meth:`start`."""
-
-    def __init__(self) -> None:
-        self.profiles: List[cProfile.Profile] = []
-        self._lock = threading.Lock()
-
-    def _new(self) -> cProfile.Profile:
-        profile = cProfile.Profile(time.thread_time)
-        with self._lock:
-            self.profiles.append(profile)
-        return profile
-
-    def start(self) -> None:
-        self._original = threading.Thread.run
-        profiler = self
-
-        def run_profiled(thread: threading.Thread) -> None:
-            profile = profiler._new()
-            profile.enable()
-            try:
-                profiler._original(thread)
-            finally:
-                profile.disable()
-
-        threading.Thread.run = run_profiled  # type: ignore[method-assign]
-        self._main = self._new()
-        self._main.enable()
-
-    def stop(self) -> pstats.Stats:
-        self._main.disable()
-        threading.Thread.run = self._original  # type: ignore[method-assign]
-        stats = pstats.Stats(self.profiles[0])
-        for profile in self.profiles[1:]:
-            try:
-                stats.add(profile)
-            except TypeError:  # a thread still running has no stats yet
-                pass
-        return stats
-
-
-def profile(points: int, **writer_kwargs: Any) -> Tuple[Dict[str, float], List[Tuple[float, str]]]:
-    """(µs per point by part, [(µs per point, function)] costliest first)."""
     workload = next(w for w in workloads() if w.service == "iotsitewise")
-    profiler = _AllThreads()
-    profiler.start()
-    run.run_writer(workload, points, stub.StubClientFactory("iotsitewise", "profile"),
-                   **writer_kwargs)
-    stats = profiler.stop()
-    by_part: Dict[str, float] = collections.defaultdict(float)
-    functions = []
-    for (filename, line, name), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        by_part[_part(filename, name)] += own
-        short = "%s:%d(%s)" % (os.path.relpath(filename) if filename != "~" else "", line, name)
-        functions.append((1e6 * own / points, short))
-    functions.sort(reverse=True)
-    return {k: 1e6 * v / points for k, v in by_part.items()}, functions
+    kwargs: Dict[str, Any] = {} if receipts == "per_record" else {"receipts": receipts}
+    for _ in range(2):
+        bench.run_writer(workload, 50_000, stub.StubClientFactory("iotsitewise", "profile"),
+                         **kwargs)
+
+
+def parts(path: str) -> Dict[str, int]:
+    """Samples inside ``run_writer``, by part."""
+    counts: Dict[str, int] = collections.Counter()
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            stack, _, number = line.rstrip().rpartition(" ")
+            frames: List[str] = [re.sub(r":\d+\)", ")", f) for f in stack.split(";")]
+            if not (frames[0].startswith("Thread._bootstrap (threading.py)")
+                    or any("run_writer" in f for f in frames)):
+                continue  # imports and start-up in the main thread
+            part = _RUNNER
+            for frame in reversed(frames):
+                found = next((p for fragment, p in _PARTS if fragment in frame), None)
+                if found:
+                    part = found
+                    break
+            counts[part] += int(number)
+    return counts
 
 
 def main(argv: Any = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--points", type=int, default=20_000)
-    parser.add_argument("--receipts", choices=("per-record", "per-request", "none"),
-                        default=None, help="the writer's receipts option")
-    parser.add_argument("--top", type=int, default=25)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    target = sub.add_parser("run", help="the writer, for py-spy to sample")
+    target.add_argument("--receipts", choices=("per_record", "none"), default="per_record")
+    table = sub.add_parser("parts", help="the samples, by part of the path")
+    table.add_argument("raw", help="py-spy's --format raw output")
+    table.add_argument("--us-per-point", type=float, required=True,
+                       help="figure 2's connector µs per point, to share out")
     args = parser.parse_args(argv)
-    kwargs = {} if args.receipts is None else {"receipts": args.receipts}
-    parts, functions = profile(args.points, **kwargs)
-    total = sum(parts.values())
-    print("µs per point under cProfile, %d points, receipts=%s: %.1f in all"
-          % (args.points, args.receipts or "default", total))
-    print("| part | µs per point | share |\n|---|---|---|")
-    for part, micros in sorted(parts.items(), key=lambda kv: -kv[1]):
-        print("| %s | %.1f | %.0f%% |" % (part, micros, 100 * micros / total))
-    print("\ncostliest functions (own time, µs per point):")
-    for micros, name in functions[:args.top]:
-        print("%7.2f  %s" % (micros, name))
-    sys.stdout.flush()
+    if args.command == "run":
+        run(args.receipts)
+        return
+    counts = parts(args.raw)
+    total = sum(counts.values())
+    print("| part | share | µs per point |\n|---|---|---|")
+    for part, number in sorted(counts.items(), key=lambda kv: -kv[1]):
+        print("| %s | %.1f%% | %.1f |" % (part, 100.0 * number / total,
+                                         args.us_per_point * number / total))
+    print("| all (%d samples) | 100%% | %.1f |" % (total, args.us_per_point))
 
 
 if __name__ == "__main__":
