@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from beam_batchput.core.config import positive_int
 from beam_batchput.core.service import (
+    SPLIT_ERROR_CODES,
     THROTTLING_ERROR_CODES,
     TRANSIENT_ERROR_CODES,
     Entry,
@@ -27,13 +28,14 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
     content_id,
 )
 from beam_batchput.services._fields import Fields
 
 __all__ = ["KinesisService", "DEFAULT_MAX_RECORD_BYTES", "DEFAULT_MAX_REQUEST_BYTES",
            "MAX_RECORD_BYTES", "MAX_RECORDS_PER_REQUEST", "MAX_REQUEST_BYTES",
-           "UNMATCHED_RESPONSE_CODE"]
+           "RESULT_COUNT_MISMATCH_CODE"]
 
 # [botocore model PutRecordsInput.Records: min 1, max 500; the PutRecords API
 # reference: "Each PutRecords request can support up to 500 records".]
@@ -69,12 +71,11 @@ _MAX_HASH_KEY = 2 ** 128 - 1
 _FIELDS = frozenset(("stream_name", "stream_arn", "partition_key", "data",
                      "explicit_hash_key"))
 
-#: The code of every record of a request whose answer does not hold one result
-#: per record sent: no record can be placed, none is taken as written. Not
-#: retried: some of them may be stored, and a resend would store them again.
-UNMATCHED_RESPONSE_CODE = "UnmatchedResponse"
-#: The code of a result that holds neither a sequence number nor an error code.
-NO_SEQUENCE_NUMBER_CODE = "NoSequenceNumber"
+#: The code of the error a response stands for when it does not hold one
+#: result per record sent: no result can be placed, so no record is taken as
+#: written; the core retries them (some may be stored twice) and then
+#: dead-letters them as unmatched.
+RESULT_COUNT_MISMATCH_CODE = "ResultCountMismatch"
 
 # Retried: the per-record codes (ProvisionedThroughputExceededException,
 # InternalFailure) and the whole-request ProvisionedThroughputExceeded,
@@ -87,8 +88,11 @@ _NOT_RETRYABLE = frozenset({
     "ResourceNotFoundException", "InvalidArgumentException", "AccessDeniedException",
     "KMSDisabledException", "KMSInvalidStateException", "KMSAccessDeniedException",
     "KMSNotFoundException", "KMSOptInRequired", "DryRunOperationException",
-    UNMATCHED_RESPONSE_CODE, NO_SEQUENCE_NUMBER_CODE,
 })
+# A request refused whole as invalid stored none of its records: halves of it
+# isolate the record the stream refuses (e.g. one over the stream's own
+# MaxRecordSize when max_record_bytes was set above it).
+_SPLIT = SPLIT_ERROR_CODES | {"InvalidArgumentException"}
 
 
 def _limit(name: str, value: Any, ceiling: int) -> int:
@@ -127,7 +131,9 @@ class KinesisService(Service):
     ``max_record_bytes`` is dead-lettered before sending. A request carries at
     most 500 records and ``max_request_bytes``. Results are matched to records
     by position: a record is written only if its result holds a sequence
-    number. Delivery is at least once (see this module's docstring).
+    number; an answer without one result per record places none, and its
+    records are retried. Delivery is at least once (see this module's
+    docstring).
 
     Args:
         max_record_bytes: Bytes per record: the stream's MaxRecordSize (1 MiB
@@ -141,6 +147,10 @@ class KinesisService(Service):
     retryable_codes: FrozenSet[str] = _RETRYABLE
     non_retryable_codes: FrozenSet[str] = _NOT_RETRYABLE
     throttling_codes: FrozenSet[str] = _THROTTLING
+    split_codes: FrozenSet[str] = _SPLIT
+    #: Every result either holds a sequence number (stored) or an error code:
+    #: a record is written only when its result confirms it.
+    has_success_list = True
 
     def __init__(self, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
@@ -188,27 +198,35 @@ class KinesisService(Service):
         return {field: stream, "Records": [item.payload for entry in entries
                                            for item in entry.items]}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
-        # Implementation note: results correlate with records by position only.
-        # An answer with another number of results places none of them, so
-        # every record fails; a result without a sequence number is a failure.
-        items = request.items
+    @staticmethod
+    def _results(request: Request, response: Mapping[str, Any]) -> Optional[List[Any]]:
+        """The response's results when there is one per record sent, else None."""
         results = response.get("Records")
-        if not isinstance(results, list) or len(results) != len(items):
-            count = len(results) if isinstance(results, list) else 0
-            for item in items:
-                yield Failure(item, UNMATCHED_RESPONSE_CODE,
-                              "the response holds %d results for %d records sent; none can "
-                              "be matched" % (count, len(items)))
+        if isinstance(results, list) and len(results) == len(request.items):
+            return results
+        return None
+
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Union[Failure, Unmatched]]:
+        # Implementation note: results correlate with records by position only.
+        # An answer with another number of results places none of them.
+        results = self._results(request, response)
+        items = request.items
+        if results is None:
+            found = response.get("Records")
+            yield Unmatched(RESULT_COUNT_MISMATCH_CODE,
+                            "the response holds %d results for %d records sent"
+                            % (len(found) if isinstance(found, list) else 0, len(items)),
+                            tuple(items))
             return
         for item, result in zip(items, results):
+            if isinstance(result, Mapping) and result.get("ErrorCode"):
+                yield Failure(item, str(result["ErrorCode"]),
+                              str(result.get("ErrorMessage") or ""))
+
+    def confirmed(self, request: Request, response: Mapping[str, Any]) -> Iterable[Item]:
+        """The records whose result holds a sequence number."""
+        results = self._results(request, response)
+        for item, result in zip(request.items, results or ()):
             if isinstance(result, Mapping) and result.get("SequenceNumber"):
-                continue
-            result = result if isinstance(result, Mapping) else {}
-            code = result.get("ErrorCode")
-            if code:
-                yield Failure(item, str(code), str(result.get("ErrorMessage") or ""))
-            else:
-                yield Failure(item, NO_SEQUENCE_NUMBER_CODE,
-                              "the result at this record's position holds neither a "
-                              "sequence number nor an error code")
+                yield item

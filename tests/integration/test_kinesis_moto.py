@@ -11,7 +11,7 @@ import pytest
 from apache_beam.testing.util import assert_that
 
 from beam_batchput import WriteToKinesis
-from pipelines import avro_to_service
+from beam_batchput.pipelines import avro_to_service
 from tests.beam_helpers import Collect, pipeline
 from tests.contract.cases import KINESIS
 from tests.integration.test_avro_round_trips import write_avro_records

@@ -12,12 +12,12 @@ from beam_batchput import RetryConfig, Stage
 from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.core.service import InvalidRecord
+from beam_batchput.core.verdict import NOT_CONFIRMED_CODE, UNMATCHED_ERROR_CODE, settle_response
 from beam_batchput.services import kinesis
 from beam_batchput.services.kinesis import (
     DEFAULT_MAX_RECORD_BYTES,
     MAX_RECORDS_PER_REQUEST,
-    NO_SEQUENCE_NUMBER_CODE,
-    UNMATCHED_RESPONSE_CODE,
+    RESULT_COUNT_MISMATCH_CODE,
     KinesisService,
 )
 from beam_batchput.writers import WriteToKinesis
@@ -199,18 +199,20 @@ def test_results_are_matched_by_position():
                {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow"},
                {"SequenceNumber": "2", "ShardId": "shardId-0"},
                {"ErrorCode": "InternalFailure", "ErrorMessage": "oops"}]
-    failures = list(service.failures(request, {"FailedRecordCount": 2, "Records": results}))
+    verdict = settle_response(service, request, {"FailedRecordCount": 2, "Records": results})
     items = request.items
-    assert [(f.item, f.code, f.message) for f in failures] == [
-        (items[1], "ProvisionedThroughputExceededException", "slow"),
-        (items[3], "InternalFailure", "oops")]
+    assert verdict.written == [items[0], items[2]]
+    assert verdict.failed == [(items[1], "ProvisionedThroughputExceededException", "slow"),
+                              (items[3], "InternalFailure", "oops")]
 
 
 def test_a_result_without_a_sequence_number_is_never_a_success():
-    service, request = _request(2)
-    failures = list(service.failures(request, {"Records": [{"SequenceNumber": "1"}, {}]}))
-    assert [(f.item, f.code) for f in failures] == [(request.items[1], NO_SEQUENCE_NUMBER_CODE)]
-    assert not service.is_retryable(NO_SEQUENCE_NUMBER_CODE)
+    service, request = _request(3)
+    response = {"Records": [{"SequenceNumber": "1"}, {}, {"ShardId": "shardId-0"}]}
+    verdict = settle_response(service, request, response)
+    assert verdict.written == [request.items[0]]
+    assert [(item, code) for item, code, _ in verdict.failed] == [
+        (request.items[1], NOT_CONFIRMED_CODE), (request.items[2], NOT_CONFIRMED_CODE)]
 
 
 @pytest.mark.parametrize("response", [
@@ -221,10 +223,13 @@ def test_a_result_without_a_sequence_number_is_never_a_success():
 ])
 def test_an_answer_of_another_length_places_no_record(response):
     service, request = _request(3)
-    failures = list(service.failures(request, response))
-    assert [f.item for f in failures] == request.items
-    assert {f.code for f in failures} == {UNMATCHED_RESPONSE_CODE}
-    assert not service.is_retryable(UNMATCHED_RESPONSE_CODE)
+    (unmatched,) = service.failures(request, response)
+    assert unmatched.code == RESULT_COUNT_MISMATCH_CODE
+    assert list(unmatched.candidates) == request.items
+    verdict = settle_response(service, request, response)
+    assert verdict.written == [] and verdict.unmatched_errors == 1
+    assert [item for item, _, _ in verdict.failed] == request.items
+    assert {code for _, code, _ in verdict.failed} == {UNMATCHED_ERROR_CODE}
 
 
 def test_retry_classes_follow_the_model():
@@ -311,9 +316,30 @@ def test_kms_throttling_of_the_whole_request_is_retried():
 
 @pytest.mark.parametrize("code", ["KMSAccessDeniedException", "KMSNotFoundException",
                                   "ResourceNotFoundException", "AccessDeniedException",
-                                  "KMSDisabledException", "InvalidArgumentException"])
+                                  "KMSDisabledException"])
 def test_denied_and_missing_streams_or_keys_dead_letter_the_request_at_once(code):
     outcome, indices, _ = _send([(400, code)])
     assert indices == [[0, 1, 2, 3, 4]]
     assert outcome.written == []
     assert {(s.code, s.stage, s.attempts) for s in outcome.failed} == {(code, Stage.REQUEST, 1)}
+
+
+def test_a_request_refused_as_invalid_is_halved_until_the_bad_record_stands_alone():
+    def respond(request):
+        body = json.loads(request.body)
+        numbers = [json.loads(base64.b64decode(r["Data"]))["i"] for r in body["Records"]]
+        if 2 in numbers:  # e.g. over the stream's own MaxRecordSize
+            return 400, b'{"__type": "InvalidArgumentException", "message": "too big"}'
+        return 200, json.dumps({"FailedRecordCount": 0, "Records": [
+            {"SequenceNumber": str(n), "ShardId": "shardId-0"} for n in numbers]}).encode()
+
+    client = _kinesis_client()
+    sent = fakes.answer_each(client, respond)
+    service, request = _request(5)
+    outcome = RequestSender(service, RetryConfig(), clock=FakeClock(),
+                            random=lambda: 1.0).send(client, request)
+    assert len(outcome.written) == 4
+    (refused,) = outcome.failed
+    assert json.loads(refused.item.payload["Data"])["i"] == 2
+    assert (refused.code, refused.stage) == ("InvalidArgumentException", Stage.REQUEST)
+    assert len(sent) > 2  # halves, not one request per record from the start
