@@ -114,7 +114,7 @@ def _hash_key(fields: Fields) -> Optional[str]:
         raise fields.fail("InvalidType", "field 'explicit_hash_key' must be a decimal string "
                           "or an int, got %s" % type(value).__name__)
     if not _HASH_KEY.fullmatch(value) or int(value) > _MAX_HASH_KEY:
-        raise fields.fail("InvalidHashKey", "field 'explicit_hash_key'=%r must be an integer "
+        raise fields.fail("InvalidValue", "field 'explicit_hash_key'=%r must be an integer "
                           "from 0 to 2**128-1 in decimal" % value[:64])
     return value
 
@@ -170,7 +170,7 @@ class KinesisService(Service):
         arn = fields.string("stream_arn", required=False, max_len=MAX_STREAM_ARN_LENGTH,
                             pattern=_STREAM_ARN)
         if (name is None) == (arn is None):
-            raise fields.fail("InvalidStream", "give exactly one of 'stream_name' and "
+            raise fields.fail("InvalidRecord", "give exactly one of 'stream_name' and "
                               "'stream_arn'")
         scope = ("StreamName", name) if arn is None else ("StreamARN", arn)
         fields.resource = scope[1]
@@ -179,7 +179,7 @@ class KinesisService(Service):
         data = fields.blob("data")
         size = len(data) + len(key.encode("utf-8"))
         if size > self.max_record_bytes:
-            raise fields.fail("RecordTooLarge", "data plus partition key is %d bytes, more "
+            raise fields.fail("PayloadTooLarge", "data plus partition key is %d bytes, more "
                               "than max_record_bytes=%d" % (size, self.max_record_bytes))
         entry: Dict[str, Any] = {"Data": data, "PartitionKey": key}
         if hash_key is not None:

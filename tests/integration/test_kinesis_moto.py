@@ -97,8 +97,8 @@ def test_records_by_name_and_arn_read_back_once_each_and_bad_ones_are_dead_lette
 
     assert len(written) == len(orders) + len(audit)
     assert failed == [("nowhere", "request", "ResourceNotFoundException"),
-                      ("orders", "validation", "InvalidHashKey"),
-                      ("orders", "validation", "InvalidLength")]
+                      ("orders", "validation", "InvalidLength"),
+                      ("orders", "validation", "InvalidValue")]
     stored_orders = _read_back(client, "orders")
     assert sorted(json.loads(data)["order"] for _, _, data in stored_orders) == list(range(1100))
     keys = {json.loads(data)["order"]: key for _, key, data in stored_orders}

@@ -84,8 +84,8 @@ def test_stream_name_or_arn_exactly_one():
     service = KinesisService()
     by_arn = service.item(record(stream_name=None, stream_arn=ARN))
     assert by_arn.scope == ("StreamARN", ARN)
-    assert refused(service, record(stream_arn=ARN)) == "InvalidStream"
-    assert refused(service, record(stream_name=None)) == "InvalidStream"
+    assert refused(service, record(stream_arn=ARN)) == "InvalidRecord"
+    assert refused(service, record(stream_name=None)) == "InvalidRecord"
     assert refused(service, record(stream_name="has space")) == "InvalidPattern"
     assert refused(service, record(stream_name="s" * 129)) == "InvalidLength"
     assert refused(service, record(stream_name=None,
@@ -117,7 +117,7 @@ def test_explicit_hash_keys_are_128_bit_decimals():
     assert service.item(record(explicit_hash_key=str(top))).payload["ExplicitHashKey"] == str(top)
     assert service.item(record(explicit_hash_key=0)).payload["ExplicitHashKey"] == "0"
     for bad in (str(2 ** 128), "01", "-1", "1.5", ""):
-        assert refused(service, record(explicit_hash_key=bad)) == "InvalidHashKey", bad
+        assert refused(service, record(explicit_hash_key=bad)) == "InvalidValue", bad
     assert refused(service, record(explicit_hash_key=True)) == "InvalidType"
     assert "ExplicitHashKey" not in service.item(record()).payload
 
@@ -128,7 +128,7 @@ def test_records_over_the_record_limit_are_refused_before_sending():
     assert service.item(record(partition_key=key, data=b"x" * (1024 * 1024 - 10)))
     with pytest.raises(InvalidRecord, match="1048577 bytes") as caught:
         service.item(record(partition_key=key, data=b"x" * (1024 * 1024 - 9)))
-    assert caught.value.code == "RecordTooLarge" and caught.value.resource == "orders"
+    assert caught.value.code == "PayloadTooLarge" and caught.value.resource == "orders"
     raised = KinesisService(max_record_bytes=10 * 1024 * 1024)
     assert raised.item(record(data=b"x" * (5 * 1024 * 1024))).size == 5 * 1024 * 1024 + 2
 
