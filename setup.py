@@ -53,6 +53,8 @@ setup(
             # The install test builds a wheel of the checkout without build isolation.
             "setuptools>=68",
             "wheel>=0.40",
+            # An independent Kinesis implementation, the integration peer of WriteToKinesis.
+            "moto[server]>=5.0",
         ],
     },
     classifiers=[
