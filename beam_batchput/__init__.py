@@ -1,6 +1,7 @@
 """Apache Beam write connectors for AWS batch-put APIs."""
 
 from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
+from beam_batchput.core.dead_letters import DeadLetterThresholdExceeded
 from beam_batchput.core.errors import RequestFailedError
 from beam_batchput.core.records import DeadLetter, Receipt, Stage
 from beam_batchput.core.transforms import AwsBatchWrite, WriteResult
@@ -17,6 +18,7 @@ __all__ = [
     "BatchingConfig",
     "ClientConfig",
     "DeadLetter",
+    "DeadLetterThresholdExceeded",
     "Receipt",
     "RequestFailedError",
     "RetryConfig",

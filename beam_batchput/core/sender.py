@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from beam_batchput.core.backoff import ExponentialBackoff
 from beam_batchput.core.config import RetryConfig
 from beam_batchput.core.errors import RequestFailedError, classify
+from beam_batchput.core.logs import log_fields
 from beam_batchput.core.packing import pack
 from beam_batchput.core.records import Stage
 from beam_batchput.core.service import Item, Request, Service
@@ -105,7 +106,9 @@ class RequestSender:
             if throttled:
                 outcome.throttled_seconds += delay
             _LOG.debug("%s: retrying %d items in %.3fs (attempt %d)",
-                       self._service.name, len(retry_items), delay, attempt + 1)
+                       self._service.name, len(retry_items), delay, attempt + 1,
+                       extra=log_fields("retry", self._service.name, len(retry_items),
+                                        attempt=attempt + 1, delay_seconds=delay))
             self._sleep(delay)
             pending = pack(retry_items, self._service.limits, self._service.entry_id)
         return outcome
@@ -128,9 +131,11 @@ class RequestSender:
             resource = items[0].resource if items else ""
             if self._fail_fast:
                 raise RequestFailedError(service.name, resource, info.code, info.message) from error
-            _LOG.warning("%s %s to %s failed: %s: %s; dead-lettering %d records",
-                         service.name, service.operation, resource, info.code, info.message,
-                         len(items))
+            # Per request at DEBUG: the send step logs one summary per bundle.
+            _LOG.debug("%s %s to %s failed: %s: %s; dead-lettering %d records",
+                       service.name, service.operation, resource, info.code, info.message,
+                       len(items), extra=log_fields("request_failed", service.name, len(items),
+                                                    code=info.code, resource=resource))
             outcome.failed.extend(
                 Settled(item, attempt, info.code, info.message, Stage.REQUEST) for item in items)
             return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import datetime
 import functools
 import logging
@@ -15,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam.coders import BooleanCoder, BytesCoder, VarIntCoder
 from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.error_handling import ErrorHandler
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -22,11 +24,15 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
+from apache_beam.transforms.window import WindowFn
 from apache_beam.utils import windowed_value
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
+from beam_batchput.core.dead_letters import check_threshold, validate_threshold
+from beam_batchput.core.lineage import SinkLineage, display_items, region_of
+from beam_batchput.core.logs import DeadLetterLog, log_fields
 from beam_batchput.core.metrics import WriterMetrics
 from beam_batchput.core.packing import pack, split_full
 from beam_batchput.core.records import (
@@ -47,6 +53,9 @@ _FAILED = "failed"
 _HARD_CAP_FACTOR = 4
 # Requests a send step holds per worker thread, sending or waiting to.
 _QUEUED_PER_SENDER = 4
+# Least seconds between two dead-letter summaries of one DoFn instance when the
+# input is unbounded (bounded input: one summary per bundle at most).
+_STREAMING_LOG_INTERVAL_SECONDS = 60.0
 
 # What a service module may raise on a malformed record besides InvalidRecord:
 # the record is dead-lettered, its neighbours go on.
@@ -85,14 +94,17 @@ class _PrepareFn(beam.DoFn):
     per-element state and timer costs once per chunk.
     """
 
-    def __init__(self, service: Service, num_shards: int, chunk_size: int) -> None:
+    def __init__(self, service: Service, num_shards: int, chunk_size: int,
+                 log_interval_seconds: float = 0.0) -> None:
         self._service = service
         self._num_shards = num_shards
         self._chunk_size = chunk_size
         self._byte_limit = service.limits.max_request_bytes
+        self._log_interval_seconds = log_interval_seconds
 
     def setup(self) -> None:
         self._metrics = WriterMetrics(self._service.name)
+        self._log = DeadLetterLog(_LOG, self._service.name, self._log_interval_seconds)
 
     def start_bundle(self) -> None:
         self._chunks: Dict[Tuple[Any, Any], List[Item]] = {}
@@ -119,6 +131,7 @@ class _PrepareFn(beam.DoFn):
             code = getattr(error, "code", None) or "InvalidRecord"
             message = getattr(error, "message", None) or "%s: %s" % (type(error).__name__, error)
             self._metrics.dead_letters[Stage.VALIDATION].inc()
+            self._log.note(Stage.VALIDATION, code, getattr(error, "resource", ""), 0, message)
             yield TaggedOutput(_FAILED, _dead_letter(
                 self._service, record_to_json(record), code, message, Stage.VALIDATION, 0,
                 getattr(error, "resource", "")))
@@ -141,9 +154,15 @@ class _PrepareFn(beam.DoFn):
         if self._records_in:
             self._metrics.records_in.inc(self._records_in)
             self._records_in = 0
+        self._log.flush()
         chunks, self._chunks = self._chunks, {}
         for slot, chunk in chunks.items():
             yield self._emit(slot, chunk)
+
+    def teardown(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.flush(force=True)
 
     @staticmethod
     def _emit(slot: Tuple[Any, Any], chunk: List[Item]) -> WindowedValue:
@@ -292,13 +311,15 @@ class _SendFn(beam.DoFn):
 
     def __init__(self, service: Service, client_factory: Callable[[], Any],
                  retry: RetryConfig, max_in_flight: int, fail_fast: bool,
-                 sleep: Optional[Callable[[float], None]] = None) -> None:
+                 sleep: Optional[Callable[[float], None]] = None,
+                 log_interval_seconds: float = 0.0) -> None:
         self._service = service
         self._client_factory = client_factory
         self._retry = retry
         self._max_in_flight = max_in_flight
         self._fail_fast = fail_fast
         self._sleep = sleep
+        self._log_interval_seconds = log_interval_seconds
 
     def setup(self) -> None:
         self._client = self._client_factory()
@@ -309,6 +330,8 @@ class _SendFn(beam.DoFn):
             thread_name_prefix="beam_batchput-%s" % self._service.name)
         self._metrics = WriterMetrics(self._service.name)
         self._pending: List[Tuple[concurrent.futures.Future, Any]] = []
+        self._log = DeadLetterLog(_LOG, self._service.name, self._log_interval_seconds)
+        self._lineage = SinkLineage(self._service.name, region_of(self._client))
 
     def start_bundle(self) -> None:
         self._pending = []
@@ -323,8 +346,13 @@ class _SendFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         yield from self._harvest(concurrent.futures.ALL_COMPLETED)
+        self._lineage.report()
+        self._log.flush()
 
     def teardown(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.flush(force=True)
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -343,17 +371,22 @@ class _SendFn(beam.DoFn):
         name, windows = self._service.name, (window,)
         for settled in outcome.written:
             item = settled.item
+            self._lineage.note(item.resource)
             # One receipt per record: built from positional fields and the
             # timestamp in micros, without a Timestamp object per record.
             yield windowed_value.create(
                 Receipt(name, item.resource, item.item_id, settled.attempts, item.record),
                 item.event_time, windows)
         for settled in outcome.failed:
+            self._log.note(settled.stage, settled.code, settled.item.resource,
+                           settled.attempts, settled.message)
             yield TaggedOutput(_FAILED, self._dead_letter_value(settled, window))
         if outcome.failed:
-            _LOG.warning("%s: %d records dead-lettered (first: %s %s)", name,
-                         len(outcome.failed), outcome.failed[0].code,
-                         outcome.failed[0].message[:200])
+            first = outcome.failed[0]
+            _LOG.debug("%s: %d records of a request dead-lettered (first: %s %s at %s)", name,
+                       len(outcome.failed), first.stage, first.code, first.item.resource,
+                       extra=log_fields("request_dead_letters", name, len(outcome.failed),
+                                        code=first.code, resource=first.item.resource))
 
     def _dead_letter_value(self, settled: Settled, window: Any) -> WindowedValue:
         item = settled.item
@@ -393,6 +426,15 @@ class AwsBatchWrite(beam.PTransform):
         fail_fast: Raise on a non-transient whole-request error (access
             denied, resource not found...) instead of dead-lettering its records,
             and on an entry refused as not found or denied.
+        dead_letter_threshold: Fail the pipeline when, in some window, dead
+            letters exceed this ratio of the records written (from 0 to 1; as
+            Beam's ``with_exception_handling(threshold=...)``); None never fails.
+        threshold_windowing: A ``WindowFn`` the threshold counts in, instead of
+            the input's windows (needed for unbounded input in the global window).
+
+    With :meth:`with_error_handler`, the dead letters go to a Beam
+    ``ErrorHandler`` and the transform returns the receipts only; otherwise it
+    returns a :class:`WriteResult`.
     """
 
     def __init__(self, service: Service, *, region_name: Optional[str] = None,
@@ -402,6 +444,8 @@ class AwsBatchWrite(beam.PTransform):
                  max_in_flight: int = 4, max_buffering_seconds: Optional[float] = None,
                  batching: Optional[BatchingConfig] = None,
                  retry: Optional[RetryConfig] = None, fail_fast: bool = False,
+                 dead_letter_threshold: Optional[float] = None,
+                 threshold_windowing: Optional[WindowFn] = None,
                  _sleep: Optional[Callable[[float], None]] = None,
                  _clock: Optional[Callable[[], float]] = None) -> None:
         super().__init__()
@@ -412,6 +456,7 @@ class AwsBatchWrite(beam.PTransform):
             raise ValueError("max_in_flight must be a positive integer, got %r" % (max_in_flight,))
         if not isinstance(fail_fast, bool):
             raise ValueError("fail_fast must be a bool, got %r" % (fail_fast,))
+        validate_threshold(dead_letter_threshold, threshold_windowing)
         loose = dict(region_name=region_name, endpoint_url=endpoint_url,
                      profile_name=profile_name, boto_config=boto_config)
         if client is not None and any(v is not None for v in loose.values()):
@@ -425,15 +470,58 @@ class AwsBatchWrite(beam.PTransform):
                                       max_buffered_records=batching.max_buffered_records,
                                       num_shards=batching.num_shards)
         self._service = service
+        # Shown as display data; None when a custom factory builds the client.
+        self._client_config = None if client_factory else client
         self._client_factory = client_factory or _ClientFactory(client, service.name)
         self._batching = batching
         self._retry = retry or RetryConfig()
         self._max_in_flight = max_in_flight
         self._fail_fast = fail_fast
+        self._dead_letter_threshold = dead_letter_threshold
+        self._threshold_windowing = threshold_windowing
+        self._error_handler: Optional[ErrorHandler] = None
         # Test seams: the retry sleep, and the processing-time clock of the
         # buffering timer (TestStream's processing time starts at 0).
         self._sleep = _sleep
         self._clock = _clock
+
+    def with_error_handler(self, error_handler: Optional[ErrorHandler]) -> "AwsBatchWrite":
+        """This writer with its dead letters going to ``error_handler``.
+
+        As ``ParDo.with_error_handler``: the dead letters (:class:`DeadLetter`)
+        are added to the handler, which applies its consumer when closed, and
+        the transform then returns the receipts only. The pipeline refuses to
+        run while the handler is left unclosed. ``None`` returns the writer
+        unchanged (dead letters in ``WriteResult.failed``).
+
+        Args:
+            error_handler: An ``apache_beam.transforms.error_handling.ErrorHandler``
+                (or ``CollectingErrorHandler``), or None.
+        """
+        if error_handler is None:
+            return self
+        if not isinstance(error_handler, ErrorHandler):
+            raise ValueError("error_handler must be an apache_beam ErrorHandler, got %r"
+                             % (error_handler,))
+        writer = copy.copy(self)
+        writer._error_handler = error_handler
+        return writer
+
+    def display_data(self) -> Dict[str, Any]:
+        return display_items(self._service.name, self._service.operation, self._client_config,
+                             self._batching, self._retry, self._max_in_flight, self._fail_fast,
+                             self._dead_letter_threshold, self._threshold_windowing)
+
+    def _finish(self, records: beam.PCollection, written: beam.PCollection,
+                failed: beam.PCollection) -> Any:
+        """The threshold check and the error handler, then the outputs."""
+        if self._dead_letter_threshold is not None:
+            check_threshold(records, failed, self._service.name, self._dead_letter_threshold,
+                            self._threshold_windowing)
+        if self._error_handler is not None:
+            self._error_handler.add_error_pcollection(failed)
+            return written
+        return WriteResult(written, failed)
 
     def _state_tag(self, records: beam.PCollection) -> str:
         """A short tag unique to this application of the transform, stable across runs."""
@@ -441,12 +529,13 @@ class AwsBatchWrite(beam.PTransform):
         label = current().full_label if callable(current) else self.label
         return "%08x" % zlib.crc32(("%s|%s" % (self._service.name, label)).encode("utf-8"))
 
-    def expand(self, records: beam.PCollection) -> WriteResult:
+    def expand(self, records: beam.PCollection) -> Any:
         service = self._service
+        log_interval = 0.0 if records.is_bounded else _STREAMING_LOG_INTERVAL_SECONDS
         max_buffered = self._batching.max_buffered_records or service.limits.default_buffered_records
         prepared = records | "Prepare" >> beam.ParDo(
             _PrepareFn(service, self._batching.num_shards or service.default_num_shards,
-                       service.limits.max_items)
+                       service.limits.max_items, log_interval)
         ).with_output_types(
                 typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(
@@ -456,8 +545,8 @@ class AwsBatchWrite(beam.PTransform):
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(_SendFn(
             service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
-            self._sleep)).with_output_types(Receipt).with_outputs(_FAILED, main="written")
+            self._sleep, log_interval)).with_output_types(Receipt).with_outputs(_FAILED, main="written")
         written = sent["written"]
         failed = ((prepared[_FAILED], sent[_FAILED])
                   | "DeadLetters" >> beam.Flatten().with_output_types(DeadLetter))
-        return WriteResult(written, failed)
+        return self._finish(records, written, failed)
