@@ -31,6 +31,10 @@ setup(
             "apache-beam[yaml]>=2.60.0",
             "pytest>=7.0",
             "hypothesis>=6.0",
+            # Beam YAML's packages: provider clones environments with it;
+            # the test builds a wheel of this package.
+            "virtualenv-clone>=0.5",
+            "wheel>=0.40",
         ],
     },
     classifiers=[
