@@ -253,3 +253,18 @@ def test_many_dead_letters_log_one_warning_per_step_and_bundle_with_structured_f
     assert by_count[1].batchput_service == "iotsitewise"
     assert by_count[1].batchput_example["resource"] in (MISSING, "/native/m2")
     assert "entry/ResourceNotFoundException 2000" in by_count[1].getMessage()
+
+
+# ---- schemas other SDKs can read
+
+@pytest.mark.parametrize("record_type", ["Receipt", "DeadLetter"])
+def test_receipts_and_dead_letters_have_typed_row_schemas(record_type):
+    # Opaque Python types (what postponed annotations give) cannot be decoded in Java.
+    import beam_batchput
+    from apache_beam.portability.api import schema_pb2
+
+    coder = beam.coders.registry.get_coder(getattr(beam_batchput, record_type))
+    assert isinstance(coder, beam.coders.RowCoder)
+    types = {field.name: field.type.atomic_type for field in coder.schema.fields}
+    assert types["attempts"] == schema_pb2.INT64
+    assert {t for name, t in types.items() if name != "attempts"} == {schema_pb2.STRING}
