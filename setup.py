@@ -31,6 +31,9 @@ setup(
             "apache-beam[yaml]>=2.60.0",
             "pytest>=7.0",
             "hypothesis>=6.0",
+            # The template tests' validators: Kubernetes schemas and the compose spec, offline.
+            "kubernetes-validate>=1.33",
+            "check-jsonschema>=0.29",
             # Beam YAML's packages: provider clones environments with it;
             # the test builds a wheel of this package.
             "virtualenv-clone>=0.5",

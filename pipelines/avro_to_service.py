@@ -28,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from beam_batchput.avro import ReadAvroRecords, WriteDeadLettersToAvro
+from beam_batchput.registry import names_in_prose
 from beam_batchput.writers import writer_info
 from pipelines.options import WriterOptions, run_to_completion
 
@@ -38,8 +39,8 @@ class AvroToServiceOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--avro_input", help="File pattern of Avro telemetry files.")
-        parser.add_argument("--service", help="The writer: sitewise, twinmaker, datazone, "
-                                              "connect or iotevents.")
+        parser.add_argument("--service", help="The writer: %s (botocore names are "
+                                              "accepted too)." % names_in_prose())
         parser.add_argument("--dead_letter_output", help="Folder for dead letters (Avro).")
         parser.add_argument("--watch_interval_seconds", type=float, default=0.0,
                             help="Watch --input for new files at this interval (streaming); "

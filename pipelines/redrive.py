@@ -37,6 +37,18 @@ def _csv(value: Optional[str]) -> List[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+def _services(value: Optional[str]) -> List[str]:
+    """``--services`` as botocore names; short names (``sitewise``) and botocore names both go."""
+    names = _csv(value)
+    known = {alias: info.service for info in WRITERS.values()
+             for alias in (info.short_name, info.service)}
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError("--services names unknown service(s) %s; known: %s"
+                         % (", ".join(unknown), ", ".join(sorted(known))))
+    return [known[name] for name in names]
+
+
 class RedriveOptions(PipelineOptions):
     """Options of the redrive pipeline."""
 
@@ -45,7 +57,8 @@ class RedriveOptions(PipelineOptions):
         parser.add_argument("--dead_letters", help="File pattern of dead-letter Avro files.")
         parser.add_argument("--redrive_output", help="Folder for the redrive's own dead letters.")
         parser.add_argument("--services", default="",
-                            help="Comma-separated services to redrive (default: all).")
+                            help="Comma-separated services to redrive, e.g. sitewise,connect "
+                                 "(default: all).")
         parser.add_argument("--stages", default="",
                             help="Comma-separated stages to redrive (default: all).")
         parser.add_argument("--error_codes", default="",
@@ -58,10 +71,7 @@ class RedriveOptions(PipelineOptions):
         if not self.redrive_output:
             raise ValueError("--redrive_output (a folder for new dead letters) is required")
         self.view_as(WriterOptions).validate_writer()
-        unknown = sorted(set(_csv(self.services)) - set(WRITERS))
-        if unknown:
-            raise ValueError("--services names unknown service(s) %s; known: %s"
-                             % (", ".join(unknown), ", ".join(sorted(WRITERS))))
+        _services(self.services)
         bad_stages = sorted(set(_csv(self.stages)) - set(Stage.ALL))
         if bad_stages:
             raise ValueError("--stages names unknown stage(s) %s; known: %s"
@@ -116,8 +126,8 @@ def build(pipeline: beam.Pipeline, options: RedriveOptions,
               | "Read" >> beam.io.ReadFromAvro(options.dead_letters)
               | "AsDeadLetters" >> beam.Map(
                   lambda r: window.TimestampedValue(dead_letter_from_avro(r), now))
-              | "Select" >> beam.ParDo(_Select(_csv(options.services), _csv(options.stages),
-                                               _csv(options.error_codes)))
+              | "Select" >> beam.ParDo(_Select(_services(options.services),
+                                               _csv(options.stages), _csv(options.error_codes)))
               .with_outputs(_UNREDRIVABLE, *sorted(WRITERS)))
     written, failed = [], [routed[_UNREDRIVABLE]]
     for service, info in sorted(WRITERS.items()):

@@ -22,32 +22,9 @@ from typing import Any, Optional
 import apache_beam as beam
 from apache_beam.transforms.window import WindowFn
 
-__all__ = ["DeadLetterThresholdExceeded", "check_threshold", "validate_threshold"]
+from beam_batchput.core.errors import DeadLetterThresholdExceeded
 
-
-class DeadLetterThresholdExceeded(RuntimeError):
-    """More dead letters than the threshold allows, in one window.
-
-    Args:
-        service: The botocore service name.
-        window: The window judged.
-        dead_letters: Dead letters in the window.
-        records: Records written in the window.
-        threshold: The ratio allowed.
-    """
-
-    def __init__(self, service: str, window: Any, dead_letters: int, records: int,
-                 threshold: float) -> None:
-        super().__init__(
-            "%s: %d of %d records dead-lettered in window %s (%.4g), more than the "
-            "dead_letter_threshold %.4g allows; the first dead letters say why (a wrong "
-            "Region, endpoint or role fails every record alike)" % (
-                service, dead_letters, records, window,
-                dead_letters / records if records else float("inf"), threshold))
-        self.service = service
-        self.dead_letters = dead_letters
-        self.records = records
-        self.threshold = threshold
+__all__ = ["check_threshold", "validate_threshold"]
 
 
 def validate_threshold(threshold: Optional[float], windowing: Optional[WindowFn]) -> None:

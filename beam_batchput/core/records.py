@@ -1,5 +1,7 @@
-"""The records the writers emit: receipts for what landed, dead letters for the rest."""
+"""The records the writers emit: receipts for what landed, dead letters for the rest.
 
+Plain Python, no Beam: :mod:`beam_batchput.core.coders` registers their Beam coders.
+"""
 
 # Implementation note: no ``from __future__ import annotations`` here. Beam reads
 # the NamedTuples' field types to give them a schema; with postponed (string)
@@ -13,8 +15,6 @@ import json
 import reprlib
 import typing
 from typing import Any, Mapping
-
-import apache_beam as beam
 
 __all__ = ["DeadLetter", "Receipt", "Stage", "record_as_mapping", "record_to_json"]
 
@@ -73,10 +73,6 @@ class Receipt(typing.NamedTuple):
     item_id: str
     attempts: int
     record: str
-
-
-beam.coders.registry.register_coder(DeadLetter, beam.coders.RowCoder)
-beam.coders.registry.register_coder(Receipt, beam.coders.RowCoder)
 
 
 def record_as_mapping(record: Any) -> Mapping[str, Any]:

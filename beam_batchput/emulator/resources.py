@@ -22,9 +22,12 @@ import json
 import os
 from typing import Any, Dict, Mapping, Optional, Union
 
+from beam_batchput import registry as _registry
+
 __all__ = ["SERVICES", "load_config", "load_mapping"]
 
-SERVICES = ("iotsitewise", "iottwinmaker", "datazone", "connect", "iotevents-data")
+#: The emulated services, by botocore name, as the registry lists them.
+SERVICES = tuple(row.botocore_name for row in _registry.SERVICES if row.emulator_handler)
 
 ConfigSource = Union[None, str, "os.PathLike[str]", Mapping[str, Any]]
 

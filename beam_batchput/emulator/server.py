@@ -7,10 +7,11 @@ import ipaddress
 import logging
 import socket
 import threading
-import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
+from beam_batchput.core.clock import SYSTEM_CLOCK, CallableClock, Clock
 from beam_batchput.emulator import _regex
 from beam_batchput.emulator.auth import SigV4Verifier
 from beam_batchput.emulator.dispatcher import Dispatcher
@@ -72,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         if answer.delay:
-            time.sleep(answer.delay)
+            self.server.dispatcher.sleep(answer.delay)
         try:
             self.send_response(answer.status)
             for name, value in answer.headers.items():
@@ -104,7 +105,9 @@ class Emulator:
             ``{"testing": "testing"}``.
         faults: Service name (or ``"*"`` for every service not named) → a
             :class:`FaultConfig` or its fields as a mapping.
-        clock: Seconds since the epoch, now (SiteWise's timestamp window).
+        clock: The :class:`~beam_batchput.core.clock.Clock` of SiteWise's
+            timestamp window and injected latency (a callable returning wall
+            time is deprecated but accepted).
 
     Raises:
         ValueError: On a non-loopback host, a bad port, config or fault config.
@@ -113,7 +116,7 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
                  credentials: Optional[Mapping[str, str]] = None,
                  faults: Optional[FaultsSource] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Union[Clock, Callable[[], float], None] = None) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -123,10 +126,15 @@ class Emulator:
         sections = load_config(config)
         self._store = Store(SERVICES)
         self._log = RequestLog()
+        if clock is not None and not isinstance(clock, Clock):
+            warnings.warn("clock as a callable is deprecated; pass a Clock",
+                          DeprecationWarning, stacklevel=2)
+            clock = CallableClock(wall=clock)
+        self._clock = clock = clock or SYSTEM_CLOCK
         handlers = {cls.service: cls(sections[cls.service], self._store, clock)
                     for cls in HANDLERS}
         self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
-                                      self._store, self._log)
+                                      self._store, self._log, sleep=clock.sleep)
         for service, spec in self._fault_configs(faults or {}).items():
             self._dispatcher.set_faults(service, spec)
         self._server: Optional[_Server] = None

@@ -6,6 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from beam_batchput.emulator import FaultConfig
+from tests.clocks import FakeClock
 
 NOW = 1_714_564_800  # a fixed clock: 2024-05-01T12:00:00Z
 DAY = 86400
@@ -25,7 +26,7 @@ def entry(entry_id="e1", alias="/plant/t1/power", values=None):
 @pytest.fixture
 def sitewise(emulator_factory, aws_client):
     def build(**kwargs):
-        emulator = emulator_factory(clock=lambda: NOW, **kwargs)
+        emulator = emulator_factory(clock=FakeClock(NOW), **kwargs)
         return emulator, aws_client("iotsitewise", emulator.endpoint_url)
     return build
 

@@ -16,6 +16,7 @@ from apache_beam.transforms.window import FixedWindows, TimestampedValue
 from beam_batchput import BatchingConfig, DeadLetterThresholdExceeded, WriteToIoTEvents, WriteToSiteWise
 from tests import fakes
 from tests.beam_helpers import pipeline
+from tests.clocks import FakeClock
 
 NOW = int(time.time())
 MISSING = "/native/missing"
@@ -31,7 +32,7 @@ def sitewise(name, missing=(MISSING,), **kwargs):
     fakes.reset(name)
     plan = {alias: ["ResourceNotFoundException"] * 1000 for alias in missing}
     return WriteToSiteWise(client_factory=fakes.FakeClientFactory(
-        name, fakes.SiteWiseEntryErrors(plan)), _sleep=lambda s: None, **kwargs)
+        name, fakes.SiteWiseEntryErrors(plan)), clock=FakeClock(NOW), **kwargs)
 
 
 def letter_keys(letters):
