@@ -225,6 +225,28 @@ def emulator_free_region():
     return UNKNOWN_REGION
 
 
+class _Meta:
+    region_name = "eu-west-1"
+
+
+class _ClientInRegion(fakes.FakeClient):
+    meta = _Meta()
+
+
+class _InRegionFactory(fakes.FakeClientFactory):
+    def __call__(self):
+        return _ClientInRegion(self.name, self._behaviour)
+
+
+def test_lineage_names_the_region_the_client_signs_for():
+    p = pipeline()
+    _ = (p | beam.Create(points(["/native/a"], 2))
+         | WriteToSiteWise(client_factory=_InRegionFactory("region", fakes.accept_all)))
+    result = p.run()
+    result.wait_until_finish()
+    assert Lineage.query(result.metrics(), Lineage.SINK) == {"iotsitewise:eu-west-1./native/a"}
+
+
 # ---- quiet logs
 
 def test_many_dead_letters_log_one_warning_per_step_and_bundle_with_structured_fields(caplog):
