@@ -67,7 +67,7 @@ class DeadLetterThresholdExceeded(RuntimeError):
         service: The botocore service name.
         window: The window judged.
         dead_letters: Dead letters in the window.
-        records: Records written in the window.
+        records: Records the writer took in, in the window.
         threshold: The ratio allowed.
     """
 

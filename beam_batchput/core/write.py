@@ -90,7 +90,7 @@ class AwsBatchWrite(beam.PTransform):
             buffering timer, ``failed_at`` and services' time-window checks;
             the system clock unless given (tests pass their own).
         dead_letter_threshold: Fail the pipeline when, in some window, dead
-            letters exceed this ratio of the records written (from 0 to 1; as
+            letters exceed this ratio of the records taken in (from 0 to 1; as
             Beam's ``with_exception_handling(threshold=...)``); None never fails.
         threshold_windowing: A ``WindowFn`` the threshold counts in, instead of
             the input's windows (needed for unbounded input in the global window).
