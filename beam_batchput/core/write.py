@@ -228,7 +228,8 @@ class AwsBatchWrite(beam.PTransform):
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(SendFn(
             service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
-            self._clock, log_interval)).with_output_types(Receipt).with_outputs(FAILED, main="written")
+            self._clock, log_interval)
+        ).with_output_types(Receipt).with_outputs(FAILED, main="written")
         written = sent["written"]
         failed = ((prepared[FAILED], sent[FAILED])
                   | "DeadLetters" >> beam.Flatten().with_output_types(DeadLetter))

@@ -110,9 +110,11 @@ def test_an_unconsumed_error_output_is_refused_as_beam_yaml_requires(emulator_cr
 def test_without_error_handling_outputs_stay_written_and_failed(
         emulator_factory, emulator_credentials):
     emulator = emulator_factory(config=FARM)
-    consumers = ERRORS_TO_CODES.replace("input: WriteToSiteWise\n", "input: WriteToSiteWise.written\n") \
-        .replace("WriteToSiteWise.errors", "WriteToSiteWise.failed")
-    spec = readings_spec(emulator.endpoint_url, "", consumers, "output: {stored: Stored, codes: Codes}")
+    consumers = (ERRORS_TO_CODES
+                 .replace("input: WriteToSiteWise\n", "input: WriteToSiteWise.written\n")
+                 .replace("WriteToSiteWise.errors", "WriteToSiteWise.failed"))
+    spec = readings_spec(emulator.endpoint_url, "", consumers,
+                         "output: {stored: Stored, codes: Codes}")
     with pipeline() as p:
         outputs = expand(spec, p)
         assert_that(outputs["codes"] | beam.Map(lambda row: row.code),

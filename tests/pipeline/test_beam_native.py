@@ -13,7 +13,12 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.error_handling import CollectingErrorHandler, ErrorHandler
 from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
-from beam_batchput import BatchingConfig, DeadLetterThresholdExceeded, WriteToIoTEvents, WriteToSiteWise
+from beam_batchput import (
+    BatchingConfig,
+    DeadLetterThresholdExceeded,
+    WriteToIoTEvents,
+    WriteToSiteWise,
+)
 from tests import fakes
 from tests.beam_helpers import pipeline
 from tests.clocks import FakeClock
@@ -145,9 +150,11 @@ def test_threshold_lets_the_pipeline_succeed_at_or_under_the_ratio():
 def test_threshold_judges_each_window_of_its_windowing():
     # Window [0, 60): 1 of 10 refused; window [60, 120): 5 of 5. Judged together
     # (0.4) the input passes a 0.5 threshold; judged per minute it fails.
-    stamped = ([TimestampedValue(dict(r, timestamp=NOW - 600), 10) for r in points(["/native/a"], 9)]
-               + [TimestampedValue(dict(r, timestamp=NOW - 600), 10) for r in points([MISSING], 1)]
-               + [TimestampedValue(dict(r, timestamp=NOW - 500), 70) for r in points([MISSING], 5)])
+    def at(event_seconds, alias, count):
+        return [TimestampedValue(dict(r, timestamp=NOW - 600), event_seconds)
+                for r in points([alias], count)]
+
+    stamped = at(10, "/native/a", 9) + at(10, MISSING, 1) + at(70, MISSING, 5)
     with pipeline() as p:
         _ = (p | "Together" >> beam.Create(stamped)
              | "Whole" >> sitewise("whole", dead_letter_threshold=0.5))
