@@ -121,6 +121,10 @@ class Emulator:
         clock: The :class:`~beam_batchput.core.clock.Clock` of SiteWise's
             timestamp window and injected latency (a callable returning wall
             time is deprecated but accepted).
+        replay_answers: Service name → how it answers a write of a value it
+            already holds (``connect``: ``success``, ``failed`` or ``exception``;
+            ``iottwinmaker``: ``overwrite`` or ``conflict``), over the config's
+            ``replay_answer`` keys.
 
     Raises:
         ValueError: On a non-loopback host, a bad port, config or fault config.
@@ -129,7 +133,8 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
                  credentials: Optional[Mapping[str, str]] = None,
                  faults: Union[None, str, "os.PathLike[str]", FaultsSource] = None,
-                 clock: Union[Clock, Callable[[], float], None] = None) -> None:
+                 clock: Union[Clock, Callable[[], float], None] = None,
+                 replay_answers: Optional[Mapping[str, str]] = None) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -148,7 +153,13 @@ class Emulator:
                           DeprecationWarning, stacklevel=2)
             clock = CallableClock(wall=clock)
         self._clock = clock = clock or SYSTEM_CLOCK
-        handlers = {cls.service: cls(sections[cls.service], self._store, clock)
+        replay_answers = {canonical_service(name): answer
+                          for name, answer in (replay_answers or {}).items()}
+        unknown = sorted(set(replay_answers) - set(SERVICES))
+        if unknown:
+            raise ValueError("replay_answers names unknown service(s) %s" % ", ".join(unknown))
+        handlers = {cls.service: cls(sections[cls.service], self._store, clock,
+                                     replay_answers.get(cls.service))
                     for cls in HANDLERS}
         self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
                                       self._store, self._log, sleep=clock.sleep)
