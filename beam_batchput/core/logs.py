@@ -4,7 +4,7 @@ Every log record of the writers carries structured fields (``extra=``) whose
 names start with ``batchput_``, so a JSON formatter or a filter can select them:
 
 - ``batchput_event``: ``"dead_letters"`` (the summary), ``"request_failed"``,
-  ``"request_dead_letters"``, ``"retry"`` (per-request detail, DEBUG);
+  ``"request_dead_letters"``, ``"retry"``, ``"split"`` (per-request detail, DEBUG);
 - ``batchput_service``: the botocore service name;
 - ``batchput_count``: records concerned;
 - ``batchput_counts``: for a summary, ``{"stage/code": records}``;

@@ -161,7 +161,8 @@ class RequestSender:
                 # at about 2*log2(n) extra requests for one bad record in n.
                 outcome.split_requests += 1
                 _LOG.debug("%s: %s on %d records; splitting the request", service.name,
-                           info.code, len(items))
+                           info.code, len(items),
+                           extra=log_fields("split", service.name, len(items), code=info.code))
                 return self._send_halves(client, items, attempt, outcome)
             resource = items[0].resource if items else ""
             if self._fail_fast:
