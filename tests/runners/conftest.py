@@ -8,14 +8,13 @@ case they are skipped with that reason.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from typing import Any, Callable, Iterator, List
+from typing import Iterator, List
 
 import pytest
 from apache_beam.runners.portability import job_server
 
-from beam_batchput.emulator import Emulator
+from tests.conftest import set_worker_environment
 from tests.runners import engines
 
 
@@ -32,33 +31,9 @@ def require(engine: str) -> None:
 
 
 @pytest.fixture
-def emulator_factory() -> Iterator[Callable[..., Emulator]]:
-    """Starts emulators on loopback; stops them all at teardown."""
-    started: List[Emulator] = []
-
-    def start(**kwargs: Any) -> Emulator:
-        running = Emulator(**kwargs).start()
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
-
-
-@pytest.fixture
 def worker_env(monkeypatch) -> None:
-    """What every worker inherits: the emulator's credentials, this checkout on
-    PYTHONPATH, this interpreter first on PATH (a worker pool starts ``python``)."""
-    root = engines.ROOT
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    monkeypatch.setenv("PATH", os.pathsep.join(
-        (os.path.dirname(sys.executable), os.environ.get("PATH", ""))))
+    """The workers' environment (:func:`tests.conftest.set_worker_environment`)."""
+    set_worker_environment(monkeypatch)
 
 
 def children(name: str) -> List[int]:
