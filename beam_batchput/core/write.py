@@ -22,9 +22,8 @@ from typing import Any, Callable, Dict, Optional
 
 import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
-from apache_beam.transforms.window import WindowFn
-
 from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.window import WindowFn
 
 from beam_batchput.core import _runner_support
 from beam_batchput.core import coders as _coders  # noqa: F401 # registers the record coders
