@@ -35,6 +35,7 @@ from beam_batchput.core.config import (
     RetryConfig,
     positive_int,
 )
+from beam_batchput.core.grouping import PackGroupedFn, can_group
 from beam_batchput.core.prepare import FAILED, PrepareFn
 from beam_batchput.core.records import DeadLetter, Receipt
 from beam_batchput.core.sending import ClientFactory, SendFn
@@ -157,11 +158,20 @@ class AwsBatchWrite(beam.PTransform):
         ).with_output_types(
                 typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(FAILED, main="items")
-        batch_fn = batch_fn_class(bool(records.is_bounded), self._state_tag(records),
-                                  TimeDomain.REAL_TIME if records.is_bounded else
-                                  _runner_support.buffering_time_domain(records, self.label))
-        requests = prepared["items"] | "Batch" >> beam.ParDo(
-            batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
+        tag = self._state_tag(records)
+        if records.is_bounded and can_group(records):
+            # No state and no timers: see beam_batchput.core.grouping.
+            requests = (prepared["items"]
+                        | "Group" >> beam.GroupByKey()
+                        | "Pack" >> beam.ParDo(PackGroupedFn(service, max_buffered)))
+        else:
+            _runner_support.keep_bundles_whole(records)
+            batch_fn = batch_fn_class(bool(records.is_bounded), tag,
+                                      TimeDomain.REAL_TIME if records.is_bounded else
+                                      _runner_support.buffering_time_domain(records, self.label))
+            requests = prepared["items"] | "Batch" >> beam.ParDo(
+                batch_fn(service, max_buffered, self._batching.max_buffering_seconds,
+                         self._clock))
         sent = requests | "Send" >> beam.ParDo(SendFn(
             service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
             self._clock)).with_output_types(Receipt).with_outputs(FAILED, main="written")
