@@ -5,7 +5,9 @@ The record's path, one module per step:
 1. :mod:`beam_batchput.core.prepare`: records → items, keyed by scope and
    shard; malformed records become validation dead letters.
 2. :mod:`beam_batchput.core.batching`: the stateful step that buffers items
-   per key and window and packs them into requests.
+   per key and window and packs them into requests; for bounded input,
+   :mod:`beam_batchput.core.grouping` instead (a ``GroupByKey``, then packing,
+   no state or timers).
 3. :mod:`beam_batchput.core.sending`: sends requests (with retries, by
    :mod:`beam_batchput.core.sender`) and emits receipts and dead letters.
 """
