@@ -64,6 +64,14 @@ class WriteResult(typing.NamedTuple):
 class AwsBatchWrite(beam.PTransform):
     """Writes records to one AWS batch-put API; the base of every ``WriteTo…``.
 
+    Bounded input in a windowing that fires once and does not merge is grouped
+    per key and window with a ``GroupByKey``; other input goes through a
+    stateful step. Where the pipeline may run on Prism (the DirectRunner,
+    ``PrismRunner``, a ``PortableRunner``), applying a writer with a stateful
+    step adds the experiment ``prism_disable_sdf_split`` to the pipeline's
+    options, since Prism loses state of a stateful step whose bundles it
+    splits (see ``docs/RUNNERS.md``).
+
     Args:
         service: The service description (a :class:`Service`).
         region_name: AWS Region of the client.
