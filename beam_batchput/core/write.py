@@ -5,9 +5,7 @@ The record's path, one module per step:
 1. :mod:`beam_batchput.core.prepare`: records → items, keyed by scope and
    shard; malformed records become validation dead letters.
 2. :mod:`beam_batchput.core.batching`: the stateful step that buffers items
-   per key and window and packs them into requests; for bounded input,
-   :mod:`beam_batchput.core.grouping` instead (a ``GroupByKey``, then packing,
-   no state or timers).
+   per key and window and packs them into requests.
 3. :mod:`beam_batchput.core.sending`: sends requests (with retries, by
    :mod:`beam_batchput.core.sender`) and emits receipts and dead letters.
 """
@@ -37,7 +35,6 @@ from beam_batchput.core.config import (
     RetryConfig,
     positive_int,
 )
-from beam_batchput.core.grouping import PackGroupedFn, can_group
 from beam_batchput.core.prepare import FAILED, PrepareFn
 from beam_batchput.core.records import DeadLetter, Receipt
 from beam_batchput.core.sending import ClientFactory, SendFn
@@ -64,13 +61,10 @@ class WriteResult(typing.NamedTuple):
 class AwsBatchWrite(beam.PTransform):
     """Writes records to one AWS batch-put API; the base of every ``WriteTo…``.
 
-    Bounded input in a windowing that fires once and does not merge is grouped
-    per key and window with a ``GroupByKey``; other input goes through a
-    stateful step. Where the pipeline may run on Prism (the DirectRunner,
-    ``PrismRunner``, a ``PortableRunner``), applying a writer with a stateful
-    step adds the experiment ``prism_disable_sdf_split`` to the pipeline's
-    options, since Prism loses state of a stateful step whose bundles it
-    splits (see ``docs/RUNNERS.md``).
+    Where the pipeline may run on Prism (the DirectRunner, ``PrismRunner``, a
+    ``PortableRunner``), applying a writer adds the experiment
+    ``prism_disable_sdf_split`` to the pipeline's options: Prism loses state
+    of a stateful step whose bundles it splits (see ``docs/RUNNERS.md``).
 
     Args:
         service: The service description (a :class:`Service`).
@@ -168,20 +162,14 @@ class AwsBatchWrite(beam.PTransform):
         ).with_output_types(
                 typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(FAILED, main="items")
-        tag = self._state_tag(records)
-        if records.is_bounded and can_group(records):
-            # No state and no timers: see beam_batchput.core.grouping.
-            requests = (prepared["items"]
-                        | "Group" >> beam.GroupByKey()
-                        | "Pack" >> beam.ParDo(PackGroupedFn(service, max_buffered)))
-        else:
-            _runner_support.keep_bundles_whole(records)
-            batch_fn = batch_fn_class(bool(records.is_bounded), tag,
-                                      TimeDomain.REAL_TIME if records.is_bounded else
-                                      _runner_support.buffering_time_domain(records, self.label))
-            requests = prepared["items"] | "Batch" >> beam.ParDo(
-                batch_fn(service, max_buffered, self._batching.max_buffering_seconds,
-                         self._clock))
+        # Prism loses state of stateful steps whose bundles it splits: see
+        # _runner_support.keep_bundles_whole.
+        _runner_support.keep_bundles_whole(records)
+        batch_fn = batch_fn_class(bool(records.is_bounded), self._state_tag(records),
+                                  TimeDomain.REAL_TIME if records.is_bounded else
+                                  _runner_support.buffering_time_domain(records, self.label))
+        requests = prepared["items"] | "Batch" >> beam.ParDo(
+            batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(SendFn(
             service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
             self._clock)).with_output_types(Receipt).with_outputs(FAILED, main="written")

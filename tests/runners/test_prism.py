@@ -139,43 +139,21 @@ def _engine_chosen(streaming: bool, prism: str, monkeypatch) -> Tuple[str, List[
     return handed.value.args
 
 
-def _stateful_steps(pipeline: beam.Pipeline) -> List[str]:
-    """Labels of the pipeline's ParDos whose DoFn uses state or timers."""
-    from apache_beam.runners.common import DoFnSignature
-
-    found = []
-
-    class Visitor(beam.pipeline.PipelineVisitor):
-        def visit_transform(self, applied):
-            transform = applied.transform
-            if (isinstance(transform, beam.ParDo)
-                    and DoFnSignature(transform.dofn).is_stateful_dofn()):
-                found.append(applied.full_label)
-
-    pipeline.visit(Visitor())
-    return found
-
-
 def test_direct_runner_hands_both_paths_of_the_writers_to_prism(prism, monkeypatch):
     # Neither path has a processing-time timer on the DirectRunner (the unbounded one
     # bounds buffering in event time there, see core/_runner_support.py), so both go to
-    # Prism. The streaming pipeline's options ask Prism not to split bundles.
-    engine, experiments = _engine_chosen(False, prism, monkeypatch)
-    assert engine == "prism"
-    assert NO_SPLIT not in experiments
-    engine, experiments = _engine_chosen(True, prism, monkeypatch)
-    assert engine == "prism"
-    assert NO_SPLIT in experiments
+    # Prism, and both pipelines' options ask Prism not to split bundles: the writers'
+    # stateful step loses state when Prism splits its bundles (docs/RUNNERS.md).
+    for streaming in (False, True):
+        engine, experiments = _engine_chosen(streaming, prism, monkeypatch)
+        assert engine == "prism", streaming
+        assert NO_SPLIT in experiments, (streaming, experiments)
 
 
-def test_bounded_writers_have_no_stateful_step_and_unbounded_ones_do(tmp_path):
-    # The bounded path groups with a GroupByKey (run by Prism itself) instead of a
-    # stateful step, the kind of step whose split bundles Prism mishandles.
-    bounded, unbounded = beam.Pipeline(), beam.Pipeline(options=PipelineOptions(["--streaming"]))
-    ledger_run.build(bounded, "http://127.0.0.1:9", 10, str(tmp_path))
-    ledger_run.build(unbounded, "http://127.0.0.1:9", 10, str(tmp_path), streaming=True)
-    assert _stateful_steps(bounded) == []
-    assert len(_stateful_steps(unbounded)) == len(ledger_run.SERVICES)
+def test_the_experiment_is_left_out_where_prism_cannot_run(tmp_path):
+    pipeline = beam.Pipeline(runner="FnApiRunner", options=PipelineOptions([]))
+    ledger_run.build(pipeline, "http://127.0.0.1:9", 10, str(tmp_path))
+    assert NO_SPLIT not in (pipeline.options.view_as(DebugOptions).experiments or [])
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["batch", "streaming-1s-windows"])
