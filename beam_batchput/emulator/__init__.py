@@ -10,7 +10,9 @@ sent in memory, and injects seeded faults. Point boto3 at it with
 
 Inspection API (no signature needed): ``GET /_emulator/store`` (the snapshot),
 ``GET /_emulator/requests`` (the request log), ``POST /_emulator/reset``,
-``GET|POST /_emulator/faults`` (body: service or ``"*"`` → FaultConfig fields, or null).
+``GET|POST /_emulator/faults`` (body: service or ``"*"`` → FaultConfig fields, or null),
+``GET|POST /_emulator/quotas`` (body: service or ``"*"`` → overrides of its documented
+quota defaults, ``{}`` for the defaults, or null for none; see ``quotas.py``).
 
 Snapshot JSON: every service's key is always there; its inner mapping appears once
 something is stored::

@@ -16,6 +16,7 @@ from beam_batchput.emulator.auth import SigV4Verifier
 from beam_batchput.emulator.dispatcher import Dispatcher
 from beam_batchput.emulator.faults import FaultConfig, configs_from_mapping
 from beam_batchput.emulator.models import Router
+from beam_batchput.emulator.quotas import QuotaConfig, Quotas, quota_configs_from_mapping
 from beam_batchput.emulator.requestlog import RequestLog
 from beam_batchput.emulator.resources import SERVICES, ConfigSource, load_config
 from beam_batchput.emulator.services import HANDLERS
@@ -26,6 +27,7 @@ __all__ = ["Emulator"]
 _LOG = logging.getLogger(__name__)
 
 FaultsSource = Mapping[str, Union[FaultConfig, Mapping[str, Any], None]]
+QuotasSource = Mapping[str, Union[QuotaConfig, Mapping[str, Any], None]]
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,15 +107,22 @@ class Emulator:
         faults: Service name (or ``"*"`` for every service not named) → a
             :class:`FaultConfig` or its fields as a mapping.
         clock: Seconds since the epoch, now (SiteWise's timestamp window).
+        quotas: Service name (or ``"*"``) → overrides of its documented quota
+            defaults (``{}`` for the defaults as they are), a
+            :class:`~beam_batchput.emulator.quotas.QuotaConfig`, or None; a
+            service not named is not throttled.
+        quota_clock: Monotonic seconds of the quotas' token buckets.
 
     Raises:
-        ValueError: On a non-loopback host, a bad port, config or fault config.
+        ValueError: On a non-loopback host, a bad port, config, fault or quota config.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
                  credentials: Optional[Mapping[str, str]] = None,
                  faults: Optional[FaultsSource] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 quotas: Optional[QuotasSource] = None,
+                 quota_clock: Callable[[], float] = time.monotonic) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -126,9 +135,11 @@ class Emulator:
         handlers = {cls.service: cls(sections[cls.service], self._store, clock)
                     for cls in HANDLERS}
         self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
-                                      self._store, self._log)
+                                      self._store, self._log,
+                                      quotas=Quotas(SERVICES, quota_clock))
         for service, spec in self._fault_configs(faults or {}).items():
             self._dispatcher.set_faults(service, spec)
+        self.set_quotas(quotas or {})
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -199,3 +210,17 @@ class Emulator:
     def faults(self) -> Dict[str, Dict[str, Any]]:
         """Service name → its fault config fields."""
         return self._dispatcher.faults()
+
+    def set_quotas(self, quotas: QuotasSource) -> None:
+        """Sets the quotas of the services named (see ``quotas`` of the constructor),
+        with full buckets; services not named keep theirs.
+
+        Raises:
+            ValueError: On an unknown service or a bad quota field.
+        """
+        for service, config in quota_configs_from_mapping(quotas, SERVICES).items():
+            self._dispatcher.quotas.set(service, config)
+
+    def quotas(self) -> Dict[str, Optional[Dict[str, Any]]]:
+        """Service name → its quota fields, or None when it is not throttled."""
+        return self._dispatcher.quotas.configs()

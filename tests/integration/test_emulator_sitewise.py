@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -197,3 +199,22 @@ def test_injected_entry_errors_fail_every_value_of_the_entry(sitewise, kind, cod
         [error] = failed["errors"]
         assert error["errorCode"] in codes and len(error["timestamps"]) == 2
     assert emulator.snapshot()["iotsitewise"] == {}
+
+
+def test_a_busy_property_is_throttled_per_entry_and_its_neighbours_are_stored(
+        emulator_factory, aws_client):
+    running = emulator_factory(quotas={"iotsitewise": {"resource_items_per_second": 1,
+                                                       "resource_item_burst": 1}},
+                               quota_clock=lambda: 0.0)
+    client = aws_client("iotsitewise", running.endpoint_url)
+    now = int(time.time())
+
+    def entry(entry_id, alias):
+        return {"entryId": entry_id, "propertyAlias": alias, "propertyValues": [
+            {"value": {"doubleValue": 1.0}, "timestamp": {"timeInSeconds": now}}]}
+
+    answer = client.batch_put_asset_property_value(
+        entries=[entry("a", "/hot"), entry("b", "/hot"), entry("c", "/cold")])
+    assert [(e["entryId"], e["errors"][0]["errorCode"]) for e in answer["errorEntries"]] \
+        == [("b", "ThrottlingException")]
+    assert sorted(running.snapshot()["iotsitewise"]["values"]) == ["/cold", "/hot"]
