@@ -1,6 +1,6 @@
 """Apache Beam write connectors for AWS batch-put APIs."""
 
-from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
+from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig, SendingConfig
 from beam_batchput.core.errors import RequestFailedError
 from beam_batchput.core.records import DeadLetter, Receipt, Stage
 from beam_batchput.core.transforms import AwsBatchWrite, WriteResult
@@ -20,6 +20,7 @@ __all__ = [
     "Receipt",
     "RequestFailedError",
     "RetryConfig",
+    "SendingConfig",
     "Stage",
     "WriteResult",
     "WriteToConnectDataTable",

@@ -47,6 +47,10 @@ class SendOutcome:
     retried_items: int = 0
     request_errors: int = 0
     throttled_seconds: float = 0.0
+    throttled_requests: int = 0
+    throttled_items: int = 0
+    latencies: List[float] = dataclasses.field(default_factory=list)
+    bytes_sent: int = 0
 
 
 class RequestSender:
@@ -153,3 +157,23 @@ class RequestSender:
                 outcome.failed.append(
                     Settled(item, attempt, failure.code, failure.message, Stage.ENTRY))
         return to_retry
+
+    def attempt(self, client: Any, request: Request, attempts: Dict[int, int]
+                ) -> Tuple[SendOutcome, List[Tuple[Item, str, str, bool]]]:
+        """Sends ``request`` once, without retrying or sleeping.
+
+        Args:
+            client: The boto3 client.
+            request: The request (its items may be on different attempts).
+            attempts: ``id(item)`` → the item's sends so far, this one included.
+
+        Returns:
+            ``(outcome, to_retry)``: the items this answer settles, and
+            ``(item, code, message, throttled)`` for each retryable failure.
+        """
+        outcome = SendOutcome()
+        to_retry = self._send_once(client, request, 0, outcome)
+        for settled_list in (outcome.written, outcome.failed):
+            settled_list[:] = [dataclasses.replace(s, attempts=attempts.get(id(s.item), 1))
+                               for s in settled_list]
+        return outcome, to_retry

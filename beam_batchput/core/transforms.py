@@ -26,7 +26,9 @@ from apache_beam.utils import windowed_value
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
+from beam_batchput.core.botocore_throttling import ThrottleMeter
+from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
+from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig, SendingConfig
 from beam_batchput.core.metrics import WriterMetrics
 from beam_batchput.core.packing import pack, split_full
 from beam_batchput.core.records import (
@@ -36,7 +38,9 @@ from beam_batchput.core.records import (
     record_as_mapping,
     record_to_json,
 )
+from beam_batchput.core.ratecap import shared_caps
 from beam_batchput.core.sender import RequestSender, SendOutcome, Settled
+from beam_batchput.core.sendloop import SendLoop
 from beam_batchput.core.service import InvalidRecord, Item, Request, Service
 
 __all__ = ["AwsBatchWrite", "WriteResult"]
@@ -281,62 +285,69 @@ def _batch_fn_class(bounded: bool, tag: str) -> type:
 
 
 class _SendFn(beam.DoFn):
-    """Sends requests, up to ``max_in_flight`` at once; emits receipts and dead letters.
+    """Sends requests through a :class:`SendLoop`; emits receipts and dead letters.
 
-    Each request, with its retries, runs in one of ``max_in_flight`` worker
-    threads; up to ``_QUEUED_PER_SENDER`` times as many wait their turn, so the
-    bundle's thread goes on batching while the workers send. Results are
-    harvested on the bundle's thread, as requests complete and at the end of
-    the bundle, so nothing is in flight when a bundle commits.
+    Requests run in up to ``max_in_flight`` worker threads, as many at once as
+    the concurrency strategy allows; entries to retry wait in the loop's pool
+    and go out again packed together. The bundle's thread goes on batching
+    while the workers send, waits while too much is pending (backpressure), and
+    drains the loop in ``finish_bundle``, so nothing is in flight or waiting
+    when a bundle commits.
     """
 
     def __init__(self, service: Service, client_factory: Callable[[], Any],
                  retry: RetryConfig, max_in_flight: int, fail_fast: bool,
-                 sleep: Optional[Callable[[float], None]] = None) -> None:
+                 sleep: Optional[Callable[[float], None]] = None,
+                 sending: Optional[SendingConfig] = None, caps_key: str = "") -> None:
         self._service = service
         self._client_factory = client_factory
         self._retry = retry
         self._max_in_flight = max_in_flight
         self._fail_fast = fail_fast
         self._sleep = sleep
+        self._sending = sending or SendingConfig()
+        self._caps_key = caps_key
 
     def setup(self) -> None:
         self._client = self._client_factory()
+        meter = ThrottleMeter()
+        meter.attach(self._client)
+        sleep = self._sleep or time.sleep
         self._sender = RequestSender(self._service, self._retry, fail_fast=self._fail_fast,
-                                     sleep=self._sleep or time.sleep)
+                                     sleep=sleep)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self._max_in_flight,
             thread_name_prefix="beam_batchput-%s" % self._service.name)
         self._metrics = WriterMetrics(self._service.name)
-        self._pending: List[Tuple[concurrent.futures.Future, Any]] = []
+        sending = self._sending
+        concurrency = (AdaptiveConcurrency(self._max_in_flight) if sending.adaptive_concurrency
+                       else FixedConcurrency(self._max_in_flight))
+        caps = shared_caps("%s|%s" % (self._service.name, self._caps_key),
+                           sending.max_requests_per_second, sending.max_records_per_second)
+        self._loop = SendLoop(
+            self._service, self._sender, self._client, self._executor, concurrency, self._retry,
+            caps=caps, sleep=sleep, meter=meter,
+            max_pending_items=self._max_in_flight * _QUEUED_PER_SENDER
+            * self._service.limits.max_items)
 
     def start_bundle(self) -> None:
-        self._pending = []
+        self._windows: Dict[int, Any] = {}
 
     def process(self, request: Request, window=beam.DoFn.WindowParam) -> Iterator[Any]:
-        if len(self._pending) >= self._max_in_flight * _QUEUED_PER_SENDER:
-            yield from self._harvest(concurrent.futures.FIRST_COMPLETED)
-        future = self._executor.submit(self._sender.send, self._client, request)
-        self._pending.append((future, window))
-        if any(f.done() for f, _ in self._pending):
-            yield from self._harvest(None)
+        yield from self._emit_all(self._loop.submit(request, window))
 
     def finish_bundle(self) -> Iterator[Any]:
-        yield from self._harvest(concurrent.futures.ALL_COMPLETED)
+        yield from self._emit_all(self._loop.drain())
 
     def teardown(self) -> None:
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def _harvest(self, wait_for: Optional[str]) -> Iterator[Any]:
-        if wait_for is not None and self._pending:
-            concurrent.futures.wait([f for f, _ in self._pending], return_when=wait_for)
-        done = [(f, w) for f, w in self._pending if f.done()]
-        self._pending = [(f, w) for f, w in self._pending if not f.done()]
-        for future, window in done:
-            outcome: SendOutcome = future.result()
+    def _emit_all(self, outcomes: Iterator[Tuple[SendOutcome, Any]]) -> Iterator[Any]:
+        for outcome, window in outcomes:
             self._metrics.record(outcome)
+            self._metrics.in_flight_limit.set(self._loop.limit)
             yield from self._emit(outcome, window)
 
     def _emit(self, outcome: SendOutcome, window: Any) -> Iterator[Any]:
@@ -393,6 +404,14 @@ class AwsBatchWrite(beam.PTransform):
         fail_fast: Raise on a non-transient whole-request error (access
             denied, resource not found...) instead of dead-lettering its records,
             and on an entry refused as not found or denied.
+        adaptive_concurrency: Adapt the requests in flight to what the service
+            accepts (see :class:`SendingConfig`); ``False`` keeps
+            ``max_in_flight`` in flight.
+        max_requests_per_second: A cap on requests started per second and
+            worker process, to share a quota with other writers.
+        max_records_per_second: A cap on records sent per second and worker
+            process, for quotas that count data points.
+        sending: A full :class:`SendingConfig`; exclusive with the three above.
     """
 
     def __init__(self, service: Service, *, region_name: Optional[str] = None,
@@ -402,6 +421,10 @@ class AwsBatchWrite(beam.PTransform):
                  max_in_flight: int = 4, max_buffering_seconds: Optional[float] = None,
                  batching: Optional[BatchingConfig] = None,
                  retry: Optional[RetryConfig] = None, fail_fast: bool = False,
+                 adaptive_concurrency: Optional[bool] = None,
+                 max_requests_per_second: Optional[float] = None,
+                 max_records_per_second: Optional[float] = None,
+                 sending: Optional[SendingConfig] = None,
                  _sleep: Optional[Callable[[float], None]] = None,
                  _clock: Optional[Callable[[], float]] = None) -> None:
         super().__init__()
@@ -424,6 +447,14 @@ class AwsBatchWrite(beam.PTransform):
             batching = BatchingConfig(max_buffering_seconds=max_buffering_seconds,
                                       max_buffered_records=batching.max_buffered_records,
                                       num_shards=batching.num_shards)
+        loose_sending = dict(adaptive_concurrency=adaptive_concurrency,
+                             max_requests_per_second=max_requests_per_second,
+                             max_records_per_second=max_records_per_second)
+        given = {k: v for k, v in loose_sending.items() if v is not None}
+        if sending is not None and given:
+            raise ValueError("sending=%r cannot be combined with %s"
+                             % (sending, ", ".join(sorted(given))))
+        self._sending = sending or SendingConfig(**given)
         self._service = service
         self._client_factory = client_factory or _ClientFactory(client, service.name)
         self._batching = batching
@@ -456,7 +487,8 @@ class AwsBatchWrite(beam.PTransform):
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(_SendFn(
             service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
-            self._sleep)).with_output_types(Receipt).with_outputs(_FAILED, main="written")
+            self._sleep, self._sending, self._state_tag(records))
+        ).with_output_types(Receipt).with_outputs(_FAILED, main="written")
         written = sent["written"]
         failed = ((prepared[_FAILED], sent[_FAILED])
                   | "DeadLetters" >> beam.Flatten().with_output_types(DeadLetter))

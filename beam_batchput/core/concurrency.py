@@ -1,0 +1,159 @@
+"""How many requests a send step keeps in flight, and how fast it starts them.
+
+Two strategies with one interface: :class:`FixedConcurrency` (``max_in_flight``
+requests at once, as fast as they complete) and :class:`AdaptiveConcurrency`,
+which adapts to what the service accepts: additive increase while requests
+succeed, multiplicative decrease on throttling. Knows no Beam; the clock is
+injected. Not thread-safe: the send step calls it from its bundle thread only.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+from typing import Callable, Deque
+
+__all__ = ["AdaptiveConcurrency", "FixedConcurrency"]
+
+# The smallest additive increase, in requests per second per second.
+_MIN_STEP = 1.0
+
+
+class FixedConcurrency:
+    """``max_in_flight`` requests at once, started as soon as a slot is free.
+
+    Args:
+        max_in_flight: Requests in flight at most.
+    """
+
+    def __init__(self, max_in_flight: int) -> None:
+        self.max_in_flight = max_in_flight
+
+    @property
+    def limit(self) -> int:
+        """Requests that may be in flight now."""
+        return self.max_in_flight
+
+    def ticket(self) -> int:
+        """Marks a request as started; returns its ticket for :meth:`completed`."""
+        return 0
+
+    def next_start(self) -> float:
+        """The earliest clock time the next request may start (0: now)."""
+        return 0.0
+
+    def completed(self, ticket: int, latency: float, throttled: bool) -> None:
+        """Takes the outcome of a request: its latency and whether it was throttled."""
+
+
+class AdaptiveConcurrency(FixedConcurrency):
+    """AIMD on the rate of requests, and the requests in flight that rate needs.
+
+    Until the service first throttles, it behaves as :class:`FixedConcurrency`.
+    On a throttled request the target rate drops to ``decrease`` times the rate
+    the service accepted over the last ``window_seconds`` (once per round:
+    requests started before the previous decrease cannot decrease it again,
+    nor can any within half a window of it);
+    each accepted request then raises it additively, by ``increase`` of the
+    rate at the last decrease per second of successes. Requests in flight are
+    ``ceil(rate * latency)`` between 1 and ``max_in_flight``, and starts are
+    spaced by ``1 / rate``, so a target below one request per latency still
+    holds.
+
+    Implementation note: AIMD on the in-flight count alone cannot keep below a
+    token-bucket quota once one request per round trip is already too many, and
+    with a few requests in flight each halving costs a large share of the
+    quota; a rate taken from what the service actually accepted, probed upward
+    slowly, keeps both the refusals and the lost throughput to a few percent.
+
+    Args:
+        max_in_flight: Requests in flight at most.
+        decrease: Multiplicative decrease, in (0, 1).
+        increase: Additive increase per second, as a share of the rate at the
+            last decrease.
+        window_seconds: How far back the accepted rate is measured.
+        clock: Monotonic seconds.
+    """
+
+    def __init__(self, max_in_flight: int, *, decrease: float = 0.9, increase: float = 0.05,
+                 window_seconds: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(max_in_flight)
+        if not 0.0 < decrease < 1.0:
+            raise ValueError("decrease must lie in (0, 1), got %r" % (decrease,))
+        if not increase > 0.0:
+            raise ValueError("increase must be positive, got %r" % (increase,))
+        self._decrease = decrease
+        self._increase = increase
+        self._window = window_seconds
+        self._clock = clock
+        self._rate = math.inf  # requests per second; inf until the first throttling
+        self._step = 0.0  # additive increase per second
+        self._latency = 0.0  # smoothed seconds per request
+        self._accepted: Deque[float] = collections.deque()
+        self._started = clock()
+        self._tickets = 0
+        self._round = 0  # tickets below this were started before the last decrease
+        self._last_start = -math.inf
+        self._last_cut = -math.inf
+        self._cut_spacing = window_seconds / 2.0
+        self.throttled_requests = 0
+        self.decreases = 0
+
+    @property
+    def rate(self) -> float:
+        """The target rate in requests per second (inf: not limited yet)."""
+        return self._rate
+
+    @property
+    def limit(self) -> int:
+        if math.isinf(self._rate) or self._latency <= 0.0:
+            return self.max_in_flight
+        return max(1, min(self.max_in_flight, math.ceil(self._rate * self._latency)))
+
+    def ticket(self) -> int:
+        self._last_start = self._clock()
+        self._tickets += 1
+        return self._tickets
+
+    def next_start(self) -> float:
+        if math.isinf(self._rate):
+            return 0.0
+        return self._last_start + 1.0 / self._rate
+
+    def completed(self, ticket: int, latency: float, throttled: bool) -> None:
+        now = self._clock()
+        self._latency = latency if self._latency <= 0.0 else 0.8 * self._latency + 0.2 * latency
+        if throttled:
+            self.throttled_requests += 1
+            if ticket > self._round and now - self._last_cut >= self._cut_spacing:
+                self._cut(now)
+            return
+        self._accepted.append(now)
+        self._trim(now)
+        if not math.isinf(self._rate):
+            # ``step`` per second: at ``rate`` successes a second, step / rate each.
+            self._rate += self._step / self._rate
+
+    def _cut(self, now: float) -> None:
+        self._trim(now)
+        span = min(self._window, max(now - self._started, 1e-3))
+        accepted = len(self._accepted) / span
+        current = self._rate
+        if math.isinf(current):
+            current = self.max_in_flight / max(self._latency, 1e-3)
+        if accepted > 0.0:
+            target = self._decrease * min(current, accepted)
+        else:  # nothing got through lately: plain halving
+            target = 0.5 * current
+        # Never below one request per window: the service must hear from us to recover.
+        self._rate = max(target, 1.0 / self._window)
+        self._step = max(self._increase * self._rate, _MIN_STEP)
+        self._round = self._tickets
+        self._last_cut = now
+        self.decreases += 1
+
+    def _trim(self, now: float) -> None:
+        while self._accepted and self._accepted[0] < now - self._window:
+            self._accepted.popleft()
