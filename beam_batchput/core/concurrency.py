@@ -17,7 +17,10 @@ from typing import Callable, Deque
 __all__ = ["AdaptiveConcurrency", "FixedConcurrency"]
 
 # The smallest additive increase, in requests per second per second.
-_MIN_STEP = 1.0
+_MIN_STEP = 0.2
+# The share of requests throttled at random (not by a quota the writer
+# overshoots) that the decrease allows for.
+_TOLERATED_SHARE = 0.25
 
 
 class FixedConcurrency:
@@ -52,32 +55,34 @@ class AdaptiveConcurrency(FixedConcurrency):
 
     Until the service first throttles, it behaves as :class:`FixedConcurrency`.
     On a throttled request the target rate drops to ``decrease`` times the rate
-    the service accepted over the last ``window_seconds`` (once per round:
+    it was sent at over the last ``window_seconds`` (once per round:
     requests started before the previous decrease cannot decrease it again,
     nor can any within half a window of it);
     each accepted request then raises it additively, by ``increase`` of the
     rate at the last decrease per second of successes. Requests in flight are
     ``ceil(rate * latency)`` between 1 and ``max_in_flight``, and starts are
-    spaced by ``1 / rate``, so a target below one request per latency still
-    holds.
+    paced to the rate by a token bucket of ``burst_seconds``, so a target below
+    one request per latency still holds and a burst after a pause goes at once.
 
     Implementation note: AIMD on the in-flight count alone cannot keep below a
     token-bucket quota once one request per round trip is already too many, and
     with a few requests in flight each halving costs a large share of the
-    quota; a rate taken from what the service actually accepted, probed upward
-    slowly, keeps both the refusals and the lost throughput to a few percent.
+    quota; a rate taken from what was actually sent, probed upward slowly,
+    keeps both the refusals and the lost throughput to a few percent.
 
     Args:
         max_in_flight: Requests in flight at most.
         decrease: Multiplicative decrease, in (0, 1).
         increase: Additive increase per second, as a share of the rate at the
             last decrease.
-        window_seconds: How far back the accepted rate is measured.
+        window_seconds: How far back the sent and accepted rates are measured.
+        burst_seconds: Starts saved up while idle, in seconds of the rate, that
+            may go at once (a service's token bucket allows as much).
         clock: Monotonic seconds.
     """
 
     def __init__(self, max_in_flight: int, *, decrease: float = 0.9, increase: float = 0.05,
-                 window_seconds: float = 2.0,
+                 window_seconds: float = 2.0, burst_seconds: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(max_in_flight)
         if not 0.0 < decrease < 1.0:
@@ -92,10 +97,13 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._step = 0.0  # additive increase per second
         self._latency = 0.0  # smoothed seconds per request
         self._accepted: Deque[float] = collections.deque()
+        self._starts: Deque[float] = collections.deque()
         self._started = clock()
         self._tickets = 0
         self._round = 0  # tickets below this were started before the last decrease
-        self._last_start = -math.inf
+        self._tokens = 0.0  # starts allowed at once (a bucket of burst_seconds' worth)
+        self._stamp = self._started
+        self._burst_seconds = burst_seconds
         self._last_cut = -math.inf
         self._cut_spacing = window_seconds / 2.0
         self.throttled_requests = 0
@@ -113,14 +121,26 @@ class AdaptiveConcurrency(FixedConcurrency):
         return max(1, min(self.max_in_flight, math.ceil(self._rate * self._latency)))
 
     def ticket(self) -> int:
-        self._last_start = self._clock()
+        now = self._clock()
+        if not math.isinf(self._rate):
+            self._refill(now)
+            self._tokens -= 1.0
+        self._starts.append(now)
         self._tickets += 1
         return self._tickets
 
     def next_start(self) -> float:
         if math.isinf(self._rate):
             return 0.0
-        return self._last_start + 1.0 / self._rate
+        now = self._clock()
+        self._refill(now)
+        return now if self._tokens >= 1.0 else now + (1.0 - self._tokens) / self._rate
+
+    def _refill(self, now: float) -> None:
+        if not math.isinf(self._rate):
+            size = max(1.0, self._rate * self._burst_seconds)
+            self._tokens = min(size, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
 
     def completed(self, ticket: int, latency: float, throttled: bool) -> None:
         now = self._clock()
@@ -139,21 +159,30 @@ class AdaptiveConcurrency(FixedConcurrency):
     def _cut(self, now: float) -> None:
         self._trim(now)
         span = min(self._window, max(now - self._started, 1e-3))
+        # Implementation note: the rate sent at, not only the rate accepted:
+        # a writer with little to send accepts little, and cutting to that
+        # after throttling it did not cause would starve it.
+        # Past the accepted rate by more than a random share of throttling
+        # would explain, though, the sent rate is overshoot: that is cut away.
         accepted = len(self._accepted) / span
+        sent = min(max(len(self._accepted), len(self._starts)) / span,
+                   accepted / (1.0 - _TOLERATED_SHARE))
         current = self._rate
         if math.isinf(current):
             current = self.max_in_flight / max(self._latency, 1e-3)
-        if accepted > 0.0:
-            target = self._decrease * min(current, accepted)
-        else:  # nothing got through lately: plain halving
+        if sent > 0.0:
+            target = self._decrease * min(current, sent)
+        else:
             target = 0.5 * current
         # Never below one request per window: the service must hear from us to recover.
         self._rate = max(target, 1.0 / self._window)
         self._step = max(self._increase * self._rate, _MIN_STEP)
         self._round = self._tickets
+        self._tokens, self._stamp = min(self._tokens, 0.0), now
         self._last_cut = now
         self.decreases += 1
 
     def _trim(self, now: float) -> None:
-        while self._accepted and self._accepted[0] < now - self._window:
-            self._accepted.popleft()
+        for times in (self._accepted, self._starts):
+            while times and times[0] < now - self._window:
+                times.popleft()

@@ -37,8 +37,9 @@ class RetryConfig:
         initial_backoff_seconds: Upper bound of the first jittered delay.
         max_backoff_seconds: Cap of any single delay.
         max_retry_seconds: Time budget of a record's retries after errors other
-            than throttling, from its first such error; past it the record is
-            dead-lettered (stage ``retries_exhausted``).
+            than throttling: the time of those failed sends and of their
+            backoffs (not time queued behind throttled requests); past it the
+            record is dead-lettered (stage ``retries_exhausted``).
         max_throttled_seconds: Time budget of a record's retries after
             throttling, from its first throttled send. Throttled sends do not
             count against ``max_attempts``: while this budget lasts a throttled

@@ -42,7 +42,7 @@ class _Track:
     attempts: int = 0
     failures: int = 0  # failed sends other than throttled ones
     throttles: int = 0
-    first_failure: Optional[float] = None
+    error_seconds: float = 0.0  # of those sends and their backoffs
     first_throttle: Optional[float] = None
 
 
@@ -263,11 +263,12 @@ class SendLoop:
                 exhausted = spent > self._retry.max_throttled_seconds
             else:
                 track.failures += 1
-                track.first_failure = track.first_failure if track.first_failure is not None \
-                    else now
                 delay = self._backoff.delay(track.failures)
+                # Implementation note: the error budget counts the failed sends
+                # and their backoffs, not time queued behind throttling.
+                track.error_seconds += done.latency + delay
                 exhausted = (track.failures >= self._retry.max_attempts
-                             or now + delay - track.first_failure > self._retry.max_retry_seconds)
+                             or track.error_seconds > self._retry.max_retry_seconds)
             if exhausted:
                 outcome.failed.append(Settled(item, track.attempts, code, message,
                                               Stage.RETRIES_EXHAUSTED))
