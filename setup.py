@@ -26,11 +26,22 @@ setup(
         "boto3>=1.34.0",
         "fastavro>=1.9.0",
     ],
+    entry_points={
+        "console_scripts": [
+            "beam-batchput-avro-to-service = beam_batchput.pipelines.avro_to_service:main",
+            "beam-batchput-redrive = beam_batchput.pipelines.redrive:main",
+            "beam-batchput-demo = beam_batchput.pipelines.demo:main",
+            "beam-batchput-emulator = beam_batchput.emulator.__main__:main",
+        ],
+    },
     extras_require={
         "test": [
             "apache-beam[yaml]>=2.60.0",
             "pytest>=7.0",
             "hypothesis>=6.0",
+            # The template tests' validators: Kubernetes schemas and the compose spec, offline.
+            "kubernetes-validate>=1.33",
+            "check-jsonschema>=0.29",
         ],
     },
     classifiers=[

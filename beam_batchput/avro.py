@@ -24,7 +24,9 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration
 
+from beam_batchput.core import coders as _coders  # noqa: F401 # registers the record coders
 from beam_batchput.core.records import DeadLetter, Stage, record_to_json
+from beam_batchput.registry import SERVICES
 
 __all__ = [
     "SCHEMA_NAMES",
@@ -38,8 +40,7 @@ __all__ = [
 _SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 
 #: Names of the shipped schemas, one per writer's record type, and the dead letter.
-SCHEMA_NAMES = ("dead_letter", "sitewise_record", "twinmaker_record", "datazone_record",
-                "connect_record", "iotevents_record")
+SCHEMA_NAMES = ("dead_letter",) + tuple(row.schema for row in SERVICES)
 
 _FAILED = "failed"
 

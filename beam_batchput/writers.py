@@ -1,10 +1,10 @@
 """The public write transforms, one per AWS API.
 
-Each is the generic :class:`~beam_batchput.core.transforms.AwsBatchWrite` bound
+Each is the generic :class:`~beam_batchput.core.write.AwsBatchWrite` bound
 to one service module; every keyword argument of ``AwsBatchWrite`` applies
 (``region_name``, ``endpoint_url``, ``profile_name``, ``boto_config``,
 ``client``, ``client_factory``, ``max_in_flight``, ``max_buffering_seconds``,
-``batching``, ``retry``, ``fail_fast``).
+``batching``, ``retry``, ``fail_fast``, ``clock``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Type
 
-from beam_batchput.core.transforms import AwsBatchWrite
+from beam_batchput.core.write import AwsBatchWrite
+from beam_batchput.registry import SERVICES, load, spec
 from beam_batchput.services.connect import DEFAULT_MAX_VALUES_PER_REQUEST, ConnectDataTableService
 from beam_batchput.services.datazone import (
     DEFAULT_MAX_FORMS_PER_REQUEST,
@@ -23,8 +24,8 @@ from beam_batchput.services.iotevents import IoTEventsService
 from beam_batchput.services.sitewise import SiteWiseService
 from beam_batchput.services.twinmaker import TwinMakerService
 
-__all__ = ["WRITERS", "WriterInfo", "WriteToConnectDataTable", "WriteToDataZone",
-           "WriteToIoTEvents", "WriteToSiteWise", "WriteToTwinMaker", "writer_info"]
+__all__ = sorted(["WRITERS", "WriterInfo", "writer_info",
+                  *(row.writer_name for row in SERVICES if row.writer.startswith(__name__ + ":"))])
 
 
 class WriteToSiteWise(AwsBatchWrite):
@@ -107,10 +108,8 @@ class WriteToConnectDataTable(AwsBatchWrite):
 class WriteToIoTEvents(AwsBatchWrite):
     """Sends messages to AWS IoT Events inputs with BatchPutMessage.
 
-    AWS ended support for AWS IoT Events on 2026-05-20 (no new customers since
-    2025-05-20). The writer stays for existing deployments: it works with any
-    boto3, using a minimal bundled description of BatchPutMessage when the
-    installed botocore no longer ships ``iotevents-data``.
+    AWS ended support for IoT Events: see :mod:`beam_batchput.services.iotevents`
+    for what that means for this writer.
 
     Records name ``input_name``, ``payload`` (bytes, str or a dict sent as
     JSON), optional ``message_id`` (derived from the content when absent, so a
@@ -142,15 +141,10 @@ class WriterInfo:
     schema: str
 
 
-#: Every writer, by botocore service name.
+#: Every writer, by botocore service name, in the registry's order.
 WRITERS: Dict[str, WriterInfo] = {
-    info.service: info for info in (
-        WriterInfo("iotsitewise", "sitewise", WriteToSiteWise, "sitewise_record"),
-        WriterInfo("iottwinmaker", "twinmaker", WriteToTwinMaker, "twinmaker_record"),
-        WriterInfo("datazone", "datazone", WriteToDataZone, "datazone_record"),
-        WriterInfo("connect", "connect", WriteToConnectDataTable, "connect_record"),
-        WriterInfo("iotevents-data", "iotevents", WriteToIoTEvents, "iotevents_record"),
-    )
+    row.botocore_name: WriterInfo(row.botocore_name, row.short_name, load(row.writer), row.schema)
+    for row in SERVICES
 }
 
 
@@ -160,8 +154,4 @@ def writer_info(name: str) -> WriterInfo:
     Raises:
         ValueError: naming the known writers, for an unknown name.
     """
-    for info in WRITERS.values():
-        if name in (info.service, info.short_name):
-            return info
-    raise ValueError("unknown service %r; known: %s" % (
-        name, ", ".join(sorted(i.short_name for i in WRITERS.values()))))
+    return WRITERS[spec(name).botocore_name]

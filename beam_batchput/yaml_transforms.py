@@ -27,13 +27,12 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import apache_beam as beam
 
-from beam_batchput.core.config import BatchingConfig, RetryConfig
-from beam_batchput.services.connect import DEFAULT_MAX_VALUES_PER_REQUEST
-from beam_batchput.services.datazone import DEFAULT_MAX_FORMS_PER_REQUEST, DEFAULT_MAX_REQUEST_BYTES
+from beam_batchput.core.config import DEFAULT_MAX_IN_FLIGHT, BatchingConfig, RetryConfig
+from beam_batchput.registry import SERVICES, spec
 from beam_batchput.writers import writer_info
 
-__all__ = ["PROVIDERS_FILE", "YamlWrite", "write_to_connect", "write_to_datazone",
-           "write_to_iotevents", "write_to_sitewise", "write_to_twinmaker"]
+__all__ = sorted(["PROVIDERS_FILE", "YamlWrite", "providers_yaml",
+                  *(row.yaml_factory for row in SERVICES)])
 
 #: The provider file declaring every writer, for ``providers: - include: ...``.
 PROVIDERS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "yaml",
@@ -48,8 +47,8 @@ _COMMON: Tuple[_Param, ...] = (
     ("endpoint_url", Optional[str], None,
      "A custom endpoint, e.g. the local emulator; empty means the service's own."),
     ("profile_name", Optional[str], None, "A named profile of the worker's AWS config."),
-    ("max_in_flight", int, 4, "Requests sent at once per worker."),
-    ("max_buffering_seconds", float, 5.0,
+    ("max_in_flight", int, DEFAULT_MAX_IN_FLIGHT, "Requests sent at once per worker."),
+    ("max_buffering_seconds", float, BatchingConfig.max_buffering_seconds,
      "Processing-time bound on buffering a partial batch (streaming)."),
     ("max_buffered_records", Optional[int], None,
      "Records buffered per key and window before full requests go out."),
@@ -62,18 +61,6 @@ _COMMON: Tuple[_Param, ...] = (
 )
 # Optional text settings where a templated empty string means "not set".
 _EMPTY_IS_UNSET = ("region_name", "endpoint_url", "profile_name")
-
-_EXTRA: Dict[str, Tuple[_Param, ...]] = {
-    "iotsitewise": (("enable_partial_entry_processing", bool, True,
-                     "Let SiteWise store the valid TQVs of an entry with invalid ones."),),
-    "datazone": (("max_forms_per_request", int, DEFAULT_MAX_FORMS_PER_REQUEST,
-                  "Forms per call."),
-                 ("max_request_bytes", Optional[int], DEFAULT_MAX_REQUEST_BYTES,
-                  "Serialized form bytes per call, or null.")),
-    "connect": (("max_values_per_request", int, DEFAULT_MAX_VALUES_PER_REQUEST,
-                 "Values per call."),),
-}
-
 
 class YamlWrite(beam.PTransform):
     """Applies a writer and returns its outputs as a dict, as Beam YAML expects.
@@ -107,7 +94,8 @@ def _writer_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:
 def _factory(short_name: str) -> Callable[..., YamlWrite]:
     """The YAML factory of one writer, with a signature Beam YAML can read."""
     info = writer_info(short_name)
-    params = _COMMON + _EXTRA.get(info.service, ())
+    params = _COMMON + tuple((setting.name, setting.type, setting.default, setting.description)
+                             for setting in spec(short_name).yaml_settings)
     signature = inspect.Signature([
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                           annotation=annotation)
@@ -124,15 +112,43 @@ def _factory(short_name: str) -> Callable[..., YamlWrite]:
 
     factory.__signature__ = signature  # type: ignore[attr-defined]
     factory.__name__ = factory.__qualname__ = "write_to_%s" % info.short_name
-    factory.__module__ = __name__
+    factory.__module__ = "beam_batchput.yaml_transforms"
     factory.__doc__ = "%s as a Beam YAML transform; outputs written and failed.\n\nArgs:\n%s\n" % (
         info.writer.__name__,
         "\n".join("    %s: %s" % (name, text) for name, _, _, text in params))
     return factory
 
 
-write_to_sitewise = _factory("sitewise")
-write_to_twinmaker = _factory("twinmaker")
-write_to_datazone = _factory("datazone")
-write_to_connect = _factory("connect")
-write_to_iotevents = _factory("iotevents")
+# One factory per registry row, e.g. write_to_sitewise.
+for _row in SERVICES:
+    globals()[_row.yaml_factory] = _factory(_row.short_name)
+del _row
+
+
+def providers_yaml() -> str:
+    """The text of the shipped provider file, derived from the registry."""
+    return _PROVIDERS_HEADER + "".join(
+        "    %s: beam_batchput.yaml_transforms.%s\n" % (row.yaml_name, row.yaml_factory)
+        for row in SERVICES)
+
+
+_PROVIDERS_HEADER = """\
+# The beam-batchput writers as Beam YAML transforms. Use them in a pipeline with
+#
+#   providers:
+#     - include: <path of this file>
+#
+# (the installed path: python -c "import beam_batchput.yaml_transforms as t; print(t.PROVIDERS_FILE)").
+# Each writer takes rows as records and has the outputs `written` (Receipt rows)
+# and `failed` (DeadLetter rows); its config is the writer's keyword arguments
+# (see beam_batchput/yaml_transforms.py).
+# Generated from beam_batchput/registry.py: python -m beam_batchput.yaml_transforms
+- type: python
+  config: {}
+  transforms:
+"""
+
+
+if __name__ == "__main__":
+    with open(PROVIDERS_FILE, "w", encoding="utf-8") as _handle:
+        _handle.write(providers_yaml())

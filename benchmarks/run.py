@@ -410,6 +410,11 @@ def table(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: Records per writer in the full fill benchmark, one entry per registry service.
+FULL_FILL_RECORDS = {"iotsitewise": 50_000, "iottwinmaker": 50_000, "datazone": 5_000,
+                     "connect": 5_000, "iotevents-data": 10_000}
+
+
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
@@ -421,9 +426,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
         return []
     quick = args.quick
     rows: List[Dict[str, Any]] = []
-    rows += fill({w.service: 200 for w in workloads()} if quick else
-                 {"iotsitewise": 50_000, "iottwinmaker": 50_000, "datazone": 5_000,
-                  "connect": 5_000, "iotevents-data": 10_000})
+    rows += fill({w.service: 200 if quick else FULL_FILL_RECORDS[w.service]
+                  for w in workloads()})
     rows += cpu_overhead(2000 if quick else 50_000)
     rows.append(memory(*((2000, 4000) if quick else (100_000, 1_000_000))))
     rows += latency_hiding(*((300, 20, 300) if quick else (20_000, 200, 5_000)),

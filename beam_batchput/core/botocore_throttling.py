@@ -10,8 +10,9 @@ adaptive concurrency hear about them too.
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Callable, Tuple
+from typing import Any, Tuple
+
+from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["ThrottleMeter"]
 
@@ -28,11 +29,11 @@ class ThrottleMeter:
     """Counts, per thread, throttled attempts inside botocore's calls.
 
     Args:
-        clock: Monotonic seconds.
+        clock: The clock (its monotonic time).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock.monotonic
         self._local = threading.local()
 
     def attach(self, client: Any) -> bool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import collections
 import math
-import time
-from typing import Callable, Deque
+from typing import Deque
+
+from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["AdaptiveConcurrency", "FixedConcurrency"]
 
@@ -78,12 +79,12 @@ class AdaptiveConcurrency(FixedConcurrency):
         window_seconds: How far back the sent and accepted rates are measured.
         burst_seconds: Starts saved up while idle, in seconds of the rate, that
             may go at once (a service's token bucket allows as much).
-        clock: Monotonic seconds.
+        clock: The clock (its monotonic time).
     """
 
     def __init__(self, max_in_flight: int, *, decrease: float = 0.9, increase: float = 0.05,
                  window_seconds: float = 2.0, burst_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(max_in_flight)
         if not 0.0 < decrease < 1.0:
             raise ValueError("decrease must lie in (0, 1), got %r" % (decrease,))
@@ -92,13 +93,13 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._decrease = decrease
         self._increase = increase
         self._window = window_seconds
-        self._clock = clock
+        self._clock = clock.monotonic
         self._rate = math.inf  # requests per second; inf until the first throttling
         self._step = 0.0  # additive increase per second
         self._latency = 0.0  # smoothed seconds per request
         self._accepted: Deque[float] = collections.deque()
         self._starts: Deque[float] = collections.deque()
-        self._started = clock()
+        self._started = self._clock()
         self._tickets = 0
         self._round = 0  # tickets below this were started before the last decrease
         self._tokens = 0.0  # starts allowed at once (a bucket of burst_seconds' worth)

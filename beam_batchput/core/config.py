@@ -6,7 +6,11 @@ import dataclasses
 import math
 from typing import Any, Optional, Union
 
-__all__ = ["BatchingConfig", "ClientConfig", "RetryConfig", "SendingConfig"]
+__all__ = ["DEFAULT_MAX_IN_FLIGHT", "BatchingConfig", "ClientConfig", "RetryConfig",
+           "SendingConfig", "positive_int"]
+
+#: Requests a writer sends at once per DoFn instance, unless told otherwise.
+DEFAULT_MAX_IN_FLIGHT = 4
 
 
 def _require(condition: bool, name: str, value: Any, expected: str) -> None:
@@ -22,9 +26,22 @@ def _positive_number(name: str, value: Any) -> None:
     )
 
 
-def _positive_int(name: str, value: Any) -> None:
+def positive_int(name: str, value: Any, *, optional: bool = False) -> Any:
+    """``value`` if it is a positive integer (not a bool), or None when ``optional``.
+
+    The one check of integer settings: configs, writers and service modules.
+
+    Raises:
+        ValueError: naming ``name`` and the value, otherwise.
+    """
+    if value is None and optional:
+        return None
     _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
-             name, value, "a positive integer")
+             name, value, "a positive integer" + (" or None" if optional else ""))
+    return value
+
+
+_positive_int = positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,15 +197,21 @@ class ClientConfig:
             _require(isinstance(self.boto_config, botocore.config.Config), "boto_config",
                      self.boto_config, "a botocore.config.Config")
 
-    def create_client(self, service_name: str) -> Any:
-        """Builds a boto3 client for ``service_name``; called on the worker."""
+    def create_client(self, service_name: str, botocore_session: Any = None) -> Any:
+        """Builds a boto3 client for ``service_name``; called on the worker.
+
+        Args:
+            service_name: The botocore service name.
+            botocore_session: A session from ``beam_batchput._botocore.new_session()``
+                with a credential provider of its own; None makes a new one.
+        """
         import boto3
         import botocore.config
 
         from beam_batchput import _botocore
 
         session = boto3.Session(
-            botocore_session=_botocore.new_session(),
+            botocore_session=botocore_session or _botocore.new_session(),
             profile_name=self.profile_name,
             region_name=self.region_name,
         )

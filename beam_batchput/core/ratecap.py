@@ -8,8 +8,9 @@ worker process, so the cap holds per process whatever the runner's threading.
 from __future__ import annotations
 
 import threading
-import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
+
+from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["RateCap", "RequestRateCaps", "shared_caps"]
 
@@ -24,18 +25,18 @@ class RateCap:
     Args:
         rate: Units per second.
         burst: Bucket size; None means one second's worth (at least 1).
-        clock: Monotonic seconds.
+        clock: The clock (its monotonic time).
     """
 
     def __init__(self, rate: float, burst: Optional[float] = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         if not rate > 0:
             raise ValueError("rate must be positive, got %r" % (rate,))
         self.rate = float(rate)
         self._size = float(burst) if burst is not None else max(1.0, self.rate)
-        self._clock = clock
+        self._clock = clock.monotonic
         self._tokens = self._size
-        self._stamp = clock()
+        self._stamp = self._clock()
         self._lock = threading.Lock()
 
     def reserve(self, units: float) -> float:
@@ -56,11 +57,11 @@ class RequestRateCaps:
     Args:
         requests_per_second: Requests per second at most, or None.
         items_per_second: Items (records) per second at most, or None.
-        clock: Monotonic seconds.
+        clock: The clock (its monotonic time).
     """
 
     def __init__(self, requests_per_second: Optional[float], items_per_second: Optional[float],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._requests = RateCap(requests_per_second, clock=clock) if requests_per_second else None
         self._items = RateCap(items_per_second, clock=clock) if items_per_second else None
 

@@ -1,4 +1,7 @@
-"""The records the writers emit: receipts for what landed, dead letters for the rest."""
+"""The records the writers emit: receipts for what landed, dead letters for the rest.
+
+Plain Python, no Beam: :mod:`beam_batchput.core.coders` registers their Beam coders.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ import json
 import reprlib
 import typing
 from typing import Any, Mapping
-
-import apache_beam as beam
 
 __all__ = ["DeadLetter", "Receipt", "Stage", "record_as_mapping", "record_to_json"]
 
@@ -69,10 +70,6 @@ class Receipt(typing.NamedTuple):
     item_id: str
     attempts: int
     record: str
-
-
-beam.coders.registry.register_coder(DeadLetter, beam.coders.RowCoder)
-beam.coders.registry.register_coder(Receipt, beam.coders.RowCoder)
 
 
 def record_as_mapping(record: Any) -> Mapping[str, Any]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from beam_batchput.core.backoff import ExponentialBackoff
+from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 from beam_batchput.core.config import RetryConfig
 from beam_batchput.core.errors import RequestFailedError, classify
 from beam_batchput.core.packing import pack
@@ -62,19 +62,17 @@ class RequestSender:
         fail_fast: Raise :class:`RequestFailedError` on a non-transient
             whole-request error instead of dead-lettering the request, and on
             an entry refused because its resource is missing or denied.
-        sleep: Injected ``time.sleep``.
-        clock: Injected monotonic clock.
+        clock: The :class:`~beam_batchput.core.clock.Clock` of the retry
+            budget and the backoff sleeps.
         random: Injected ``random.random`` for the jitter.
     """
 
     def __init__(self, service: Service, retry: RetryConfig, *, fail_fast: bool = False,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: Clock = SYSTEM_CLOCK,
                  random: Optional[Callable[[], float]] = None) -> None:
         self._service = service
         self._retry = retry
         self._fail_fast = fail_fast
-        self._sleep = sleep
         self._clock = clock
         self._backoff = ExponentialBackoff(
             retry.initial_backoff_seconds, retry.max_backoff_seconds, random=random)
@@ -82,7 +80,7 @@ class RequestSender:
     def send(self, client: Any, request: Request) -> SendOutcome:
         """Sends ``request``, retrying failed items, and settles every item."""
         outcome = SendOutcome()
-        deadline = self._clock() + self._retry.max_retry_seconds
+        deadline = self._clock.monotonic() + self._retry.max_retry_seconds
         pending: List[Request] = [request]
         attempt = 0
         while pending:
@@ -99,7 +97,7 @@ class RequestSender:
             if not retry_items:
                 break
             delay = self._backoff.delay(attempt)
-            if attempt >= self._retry.max_attempts or self._clock() + delay > deadline:
+            if attempt >= self._retry.max_attempts or self._clock.monotonic() + delay > deadline:
                 for item in retry_items:
                     code, message = last_error[id(item)]
                     outcome.failed.append(
@@ -110,7 +108,7 @@ class RequestSender:
                 outcome.throttled_seconds += delay
             _LOG.debug("%s: retrying %d items in %.3fs (attempt %d)",
                        self._service.name, len(retry_items), delay, attempt + 1)
-            self._sleep(delay)
+            self._clock.sleep(delay)
             pending = pack(retry_items, self._service.limits, self._service.entry_id)
         return outcome
 

@@ -9,8 +9,8 @@ throttling budget lasts, other retryable failures while their attempts and
 time budget last. :meth:`SendLoop.submit` holds its caller back while too much
 is pending (backpressure); :meth:`SendLoop.drain` returns once nothing is in
 flight or waiting. Knows no Beam: it runs on the bundle's thread, yields
-(:class:`~beam_batchput.core.sender.SendOutcome`, window) pairs, and takes its clock,
-sleep and randomness injected.
+(:class:`~beam_batchput.core.sender.SendOutcome`, window) pairs, and takes its clock
+and randomness injected.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import collections
 import concurrent.futures
 import dataclasses
 import math
-import time
 from typing import Any, Callable, Deque, Dict, Hashable, Iterator, List, Optional, Tuple
 
 from beam_batchput.core.backoff import ExponentialBackoff
 from beam_batchput.core.botocore_throttling import ThrottleMeter
+from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 from beam_batchput.core.concurrency import FixedConcurrency
 from beam_batchput.core.config import RetryConfig
 from beam_batchput.core.packing import pack, split_full
@@ -101,8 +101,7 @@ class SendLoop:
         caps: The user's rate caps (may be empty).
         max_pending_items: Items queued, in flight and waiting for a retry
             beyond which :meth:`submit` waits.
-        clock: Monotonic seconds.
-        sleep: Waits a number of seconds.
+        clock: The clock: monotonic time and sleep.
         random: ``random.random`` for the backoff jitter.
         meter: Counts throttling inside botocore's own retries.
     """
@@ -111,8 +110,7 @@ class SendLoop:
                  executor: concurrent.futures.Executor, concurrency: FixedConcurrency,
                  retry: RetryConfig, *, caps: Optional[RequestRateCaps] = None,
                  max_pending_items: int = 1000,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Clock = SYSTEM_CLOCK,
                  random: Optional[Callable[[], float]] = None,
                  meter: Optional[ThrottleMeter] = None) -> None:
         self._service = service
@@ -123,8 +121,8 @@ class SendLoop:
         self._retry = retry
         self._caps = caps or RequestRateCaps(None, None)
         self._max_pending = max_pending_items
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock.monotonic
+        self._sleep = clock.sleep
         self._backoff = ExponentialBackoff(retry.initial_backoff_seconds,
                                            retry.max_backoff_seconds, random=random)
         self._meter = meter or ThrottleMeter(clock)

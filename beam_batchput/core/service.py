@@ -14,6 +14,9 @@ import hashlib
 import json
 from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
+from beam_batchput.core.config import positive_int
+
 __all__ = [
     "Entry",
     "Failure",
@@ -84,12 +87,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_entries", "max_values_per_entry", "default_buffered_records"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError("%s must be a positive integer, got %r" % (name, value))
-        if self.max_request_bytes is not None and self.max_request_bytes < 1:
-            raise ValueError(
-                "max_request_bytes must be positive or None, got %r" % (self.max_request_bytes,))
+            positive_int(name, getattr(self, name))
+        positive_int("max_request_bytes", self.max_request_bytes, optional=True)
 
     @property
     def max_items(self) -> int:
@@ -186,6 +185,10 @@ class Service(abc.ABC):
     limits: Limits = Limits(max_entries=1)
     #: Codes (whole-request exception names and per-entry codes) worth retrying.
     retryable_codes: FrozenSet[str] = TRANSIENT_ERROR_CODES
+    #: Codes the service documents that are deliberately not retried (stated
+    #: as data so tests check it is disjoint from ``retryable_codes``); any
+    #: code in neither table is not retried either.
+    non_retryable_codes: FrozenSet[str] = frozenset()
     #: Codes that mean the caller is being throttled (counted as throttled time).
     throttling_codes: FrozenSet[str] = THROTTLING_ERROR_CODES
     #: Per-entry codes that fail-fast mode raises on, as on a failed whole request.
@@ -193,6 +196,8 @@ class Service(abc.ABC):
     #: Keys per request scope unless the user says otherwise: more keys, more
     #: parallel batches, each less full.
     default_num_shards: int = 4
+    #: The clock of time-window checks; the writer sets its own clock here.
+    clock: Clock = SYSTEM_CLOCK
 
     @abc.abstractmethod
     def item(self, record: Mapping[str, Any]) -> Item:

@@ -76,6 +76,8 @@ class Dispatcher:
         self._store = store
         self._log = log
         self._sleep = sleep
+        #: Waits a number of seconds: the emulator's clock.
+        self.sleep = sleep
         self._faults_lock = threading.Lock()
         self._faults: Dict[str, FaultInjector] = {
             name: FaultInjector(FaultConfig()) for name in self._handlers}

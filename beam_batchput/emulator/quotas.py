@@ -298,7 +298,11 @@ def quota_configs_from_mapping(document: Mapping[str, Any],
     if not isinstance(document, Mapping):
         raise ValueError("quotas must map service names to quota configs, got %r"
                          % (document,))
+    from beam_batchput.emulator.resources import canonical_service
+
     services = tuple(services)
+    document = {(name if name == "*" else canonical_service(name)): spec
+                for name, spec in document.items()}
     unknown = sorted(set(document) - set(services) - {"*"})
     if unknown:
         raise ValueError("quotas name unknown service(s) %s; known: %s"

@@ -10,13 +10,22 @@ from typing import Any, Collection, FrozenSet, Mapping, Optional, Pattern, Tuple
 
 from beam_batchput.core.service import InvalidRecord
 
-__all__ = ["Fields", "CONTROL_CHARS", "SURROGATES"]
+__all__ = ["CONTROL_CHARS", "EPOCH", "MAX_YEAR", "MIN_YEAR", "SURROGATES", "Fields",
+           "epoch_nanos", "format_iso", "parse_iso_nanos", "split_nanos", "to_epoch_nanos"]
 
 CONTROL_CHARS: Pattern[str] = re.compile(r"[\x00-\x1f\x7f]")
 # Lone surrogates: text that has no UTF-8 encoding, which the services' wire
 # format (UTF-8 JSON) cannot carry.
 SURROGATES: Pattern[str] = re.compile(r"[\ud800-\udfff]")
 _NANOS_PER_SECOND = 1_000_000_000
+#: The epoch, as an aware datetime.
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+#: The years ISO-8601 text (and botocore) can carry.
+MIN_YEAR, MAX_YEAR = 1, 9999
+# ISO-8601 time text, read back to nanoseconds: a date, a time with up to 9
+# fraction digits, and an optional zone (none reads as UTC).
+_ISO_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})"
+                       r"(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?", re.IGNORECASE)
 
 
 class Fields:
@@ -139,9 +148,7 @@ def to_epoch_nanos(value: Any, name: str, fields: Optional[Fields] = None) -> in
         if value.tzinfo is None or value.utcoffset() is None:
             raise fail("InvalidTimestamp",
                        "field %r is a naive datetime; give it a timezone" % name)
-        delta = value - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-        return ((delta.days * 86400 + delta.seconds) * _NANOS_PER_SECOND
-                + delta.microseconds * 1000)
+        return epoch_nanos(value)
     micros = getattr(value, "micros", None)  # e.g. a Beam Timestamp in a Row
     if isinstance(micros, int) and not isinstance(micros, bool):
         return micros * 1000
@@ -149,27 +156,68 @@ def to_epoch_nanos(value: Any, name: str, fields: Optional[Fields] = None) -> in
                % (name, type(value).__name__))
 
 
-_ISO_FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)([+-]\d\d:\d\d)?$")
-
-
 def _iso_nanos(text: str, name: str, fields: Optional[Fields]) -> int:
     """ISO-8601 text with a timezone → epoch nanoseconds, keeping up to 9 fraction digits."""
-    def fail() -> InvalidRecord:
-        message = "field %r=%r is not ISO-8601 with at most 9 fraction digits" % (name, text[:64])
-        return (fields.fail if fields else InvalidRecord)("InvalidTimestamp", message)
+    match = _ISO_TIME.fullmatch(text.strip())
+    nanos = parse_iso_nanos(text) if match is not None and match.group(8) else None
+    if nanos is None:
+        message = ("field %r=%r is not ISO-8601 with a timezone and at most 9 fraction digits"
+                   % (name, text[:64]))
+        raise (fields.fail if fields else InvalidRecord)("InvalidTimestamp", message)
+    return nanos
 
-    base, fraction = text.replace("Z", "+00:00"), 0
-    match = _ISO_FRACTION.match(base)
-    if match:
-        if len(match.group(2)) > 9:
-            raise fail()
-        base = match.group(1) + (match.group(3) or "")
-        fraction = int(match.group(2).ljust(9, "0"))
+
+def epoch_nanos(moment: datetime.datetime) -> int:
+    """Epoch nanoseconds of a datetime (a naive one is read as UTC)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    delta = moment - EPOCH
+    return (delta.days * 86400 + delta.seconds) * _NANOS_PER_SECOND + delta.microseconds * 1000
+
+
+def parse_iso_nanos(text: str) -> Optional[int]:
+    """Epoch nanoseconds of ISO-8601 text with up to 9 fraction digits, or None.
+
+    Text without a zone is read as UTC (times the services echo may carry none).
+    """
+    match = _ISO_TIME.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7) or "", (match.group(8) or "Z").upper()
     try:
-        parsed = datetime.datetime.fromisoformat(base)
+        offset = datetime.timedelta(0)
+        if zone != "Z":
+            digits = zone[1:].replace(":", "")
+            offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            offset = -offset if zone[0] == "-" else offset
+        moment = datetime.datetime(year, month, day, hour, minute, second,
+                                   tzinfo=datetime.timezone(offset))
     except ValueError:
-        raise fail() from None
-    return to_epoch_nanos(parsed, name, fields) + fraction
+        return None
+    return epoch_nanos(moment) + int(fraction.ljust(9, "0"))
+
+
+def format_iso(nanos: int, fraction_digits: int = 9) -> Optional[str]:
+    """Epoch nanoseconds → ``YYYY-MM-DDThh:mm:ss[.fraction]Z``, or None outside the years 1-9999.
+
+    Args:
+        nanos: Epoch nanoseconds.
+        fraction_digits: 9 writes nanoseconds, and no fraction when it is zero;
+            fewer digits cut the fraction to them and always write it.
+    """
+    seconds, fraction = split_nanos(nanos)
+    try:
+        moment = EPOCH + datetime.timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        return None
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (moment.year, moment.month, moment.day,
+                                              moment.hour, moment.minute, moment.second)
+    if fraction_digits >= 9:
+        return text + (".%09dZ" % fraction if fraction else "Z")
+    return text + ".%0*dZ" % (fraction_digits, fraction // 10 ** (9 - fraction_digits))
 
 
 def split_nanos(nanos: int) -> Tuple[int, int]:

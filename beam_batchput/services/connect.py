@@ -21,6 +21,7 @@ from typing import (
     Any, Dict, FrozenSet, Iterable, List, Mapping, Pattern, Sequence, Tuple,
 )
 
+from beam_batchput.core.config import positive_int
 from beam_batchput.core.service import (
     TRANSIENT_ERROR_CODES,
     Entry,
@@ -75,6 +76,10 @@ UNKNOWN_FAILURE_CODE = "Failed"
 # ServiceQuotaExceededException 402: Connect's quotas count resources (tables,
 # attributes, values), not requests per second, so waiting frees none.
 _RETRYABLE = TRANSIENT_ERROR_CODES
+_NOT_RETRYABLE = frozenset({"InvalidRequestException", "InvalidParameterException",
+                            "AccessDeniedException", "ResourceNotFoundException",
+                            "ConflictException", "DuplicateResourceException",
+                            "ServiceQuotaExceededException", DUPLICATE_VALUE_CODE})
 
 # Failed entries carry a message only. A message that starts with an exception
 # name ("ThrottlingException: ...") gives that code; otherwise these phrases,
@@ -89,12 +94,6 @@ _MESSAGE_CODES: Tuple[Tuple[Pattern[str], str], ...] = (
 )
 
 _Key = Tuple[Tuple[Tuple[str, str], ...], str]
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("%s must be a positive integer, got %r" % (name, value))
-    return value
 
 
 def _check_name(fields: Fields, label: str, name: Any) -> str:
@@ -226,9 +225,10 @@ class ConnectDataTableService(Service):
     # One request scope is one table/entity already: one key each fills requests best.
     default_num_shards = 1
     retryable_codes: FrozenSet[str] = _RETRYABLE
+    non_retryable_codes: FrozenSet[str] = _NOT_RETRYABLE
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:
-        count = _positive("max_values_per_request", max_values_per_request)
+        count = positive_int("max_values_per_request", max_values_per_request)
         self.limits = Limits(max_entries=count, max_values_per_entry=1)
 
     def item(self, record: Mapping[str, Any]) -> Item:

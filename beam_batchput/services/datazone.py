@@ -11,11 +11,11 @@ request is not written twice.
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from beam_batchput.core.config import positive_int
 from beam_batchput.core.service import (
     TRANSIENT_ERROR_CODES,
     Entry,
@@ -26,7 +26,7 @@ from beam_batchput.core.service import (
     Service,
     content_id,
 )
-from beam_batchput.services._fields import Fields
+from beam_batchput.services._fields import MAX_YEAR, MIN_YEAR, Fields, format_iso
 
 __all__ = ["DataZoneService", "DEFAULT_MAX_FORMS_PER_REQUEST", "DEFAULT_MAX_REQUEST_BYTES"]
 
@@ -52,7 +52,6 @@ _ENTITY_TYPES = ("ASSET", "LISTING")
 _FIELDS = frozenset(("domain_id", "entity_type", "entity_id", "form_name", "type_identifier",
                      "type_revision", "timestamp", "content"))
 _NANOS_PER_MILLI = 1_000_000
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 # Whole-request exception names worth retrying: ThrottlingException (429) and
 # InternalServerException (500), both in TRANSIENT_ERROR_CODES. Not retried:
@@ -62,15 +61,9 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 # domain (assets, glossaries, ...), not requests per second, so waiting seconds
 # does not free one; its rate limits answer with ThrottlingException instead.
 _RETRYABLE = TRANSIENT_ERROR_CODES
-
-
-def _positive(name: str, value: Any, *, optional: bool = False) -> Optional[int]:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("%s must be a positive integer%s, got %r"
-                         % (name, " or None" if optional else "", value))
-    return value
+_NOT_RETRYABLE = frozenset({"ValidationException", "UnauthorizedException",
+                            "AccessDeniedException", "ResourceNotFoundException",
+                            "ConflictException", "ServiceQuotaExceededException"})
 
 
 def _content(fields: Fields) -> Optional[str]:
@@ -105,15 +98,12 @@ def _timestamp(nanos: int, fields: Fields) -> Tuple[float, str]:
     # Rounded, not cut: epoch seconds given as a float carry binary noise
     # (1700000000.001 is 1700000000.000999928 s).
     millis = (nanos + _NANOS_PER_MILLI // 2) // _NANOS_PER_MILLI
-    try:
-        moment = _EPOCH + datetime.timedelta(milliseconds=millis)
-    except OverflowError:
-        raise fields.fail("InvalidTimestamp", "timestamp %d ms is outside the years 1-9999"
-                          % millis) from None
+    text = format_iso(millis * _NANOS_PER_MILLI, fraction_digits=3)
+    if text is None:
+        raise fields.fail("InvalidTimestamp", "timestamp %d ms is outside the years %d-%d"
+                          % (millis, MIN_YEAR, MAX_YEAR))
     seconds = millis // 1000 if millis % 1000 == 0 else millis / 1000
-    return seconds, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
-        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
-        moment.microsecond // 1000)
+    return seconds, text
 
 
 class DataZoneService(Service):
@@ -145,11 +135,12 @@ class DataZoneService(Service):
     # One request scope is one table/entity already: one key each fills requests best.
     default_num_shards = 1
     retryable_codes = _RETRYABLE
+    non_retryable_codes = _NOT_RETRYABLE
 
     def __init__(self, *, max_forms_per_request: int = DEFAULT_MAX_FORMS_PER_REQUEST,
                  max_request_bytes: Optional[int] = DEFAULT_MAX_REQUEST_BYTES) -> None:
-        forms = _positive("max_forms_per_request", max_forms_per_request)
-        budget = _positive("max_request_bytes", max_request_bytes, optional=True)
+        forms = positive_int("max_forms_per_request", max_forms_per_request)
+        budget = positive_int("max_request_bytes", max_request_bytes, optional=True)
         self.limits = Limits(max_entries=forms, max_values_per_entry=1, max_request_bytes=budget)
 
     def item(self, record: Mapping[str, Any]) -> Item:

@@ -61,6 +61,8 @@ DUPLICATE_MESSAGE_ID_CODE = "DuplicateMessageId"
 # ResourceNotFoundException (the input does not exist), InvalidRequestException
 # and DUPLICATE_MESSAGE_ID_CODE.
 _RETRYABLE = TRANSIENT_ERROR_CODES
+_NOT_RETRYABLE = frozenset({"ResourceNotFoundException", "InvalidRequestException",
+                            DUPLICATE_MESSAGE_ID_CODE})
 
 
 def _payload(fields: Fields) -> bytes:
@@ -105,11 +107,7 @@ def _message_id(item: Item) -> str:
 class IoTEventsService(Service):
     """AWS IoT Events Data BatchPutMessage.
 
-    AWS ended support for AWS IoT Events on 2026-05-20 (no new customers since
-    2025-05-20); this writer stays for existing deployments. The newest
-    botocore no longer ships the model, so the package carries a minimal
-    description of BatchPutMessage and uses it only when botocore lacks the
-    service.
+    AWS ended support for IoT Events: see this module's docstring.
 
     Records: ``input_name``, ``payload`` (bytes sent as given, text sent as
     UTF-8, or a dict or list sent as compact JSON with sorted keys; 1 to 1,024
@@ -132,6 +130,7 @@ class IoTEventsService(Service):
     limits = Limits(max_entries=MAX_MESSAGES_PER_REQUEST, max_values_per_entry=1,
                     max_request_bytes=MAX_PAYLOAD_BYTES_PER_REQUEST)
     retryable_codes: FrozenSet[str] = _RETRYABLE
+    non_retryable_codes: FrozenSet[str] = _NOT_RETRYABLE
 
     def item(self, record: Mapping[str, Any]) -> Item:
         fields = Fields(record, _FIELDS)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
+import warnings
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from beam_batchput.core.clock import CallableClock, Clock
 from beam_batchput.core.service import (
     TRANSIENT_ERROR_CODES,
     Entry,
@@ -53,6 +54,9 @@ _RETRYABLE = TRANSIENT_ERROR_CODES | {
     # Concurrent operations on the same resource: settles on its own.
     "ConflictingOperation", "ConflictingOperationException",
 }
+# The rest of the model's error-code enum: the entry itself is wrong.
+_NOT_RETRYABLE = frozenset({"ResourceNotFoundException", "InvalidRequestException",
+                            "TimestampOutOfRangeException", "AccessDeniedException"})
 
 
 def _variant(fields: Fields) -> Dict[str, Any]:
@@ -117,14 +121,20 @@ class SiteWiseService(Service):
     limits = Limits(max_entries=MAX_ENTRIES, max_values_per_entry=MAX_VALUES_PER_ENTRY,
                     default_buffered_records=2000)
     retryable_codes = _RETRYABLE
+    non_retryable_codes = _NOT_RETRYABLE
 
     def __init__(self, *, enable_partial_entry_processing: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Optional[Clock] = None) -> None:
         if not isinstance(enable_partial_entry_processing, bool):
             raise ValueError("enable_partial_entry_processing must be a bool, got %r"
                              % (enable_partial_entry_processing,))
         self._partial = enable_partial_entry_processing
-        self._clock = clock
+        if clock is not None and not isinstance(clock, Clock):
+            warnings.warn("clock as a callable is deprecated; pass a Clock",
+                          DeprecationWarning, stacklevel=2)
+            clock = CallableClock(wall=clock)
+        if clock is not None:
+            self.clock = clock
 
     def item(self, record: Mapping[str, Any]) -> Item:
         fields = Fields(record, _FIELDS)
@@ -133,7 +143,7 @@ class SiteWiseService(Service):
         quality = fields.string("quality", required=False, choices=_QUALITIES) or "GOOD"
         nanos = fields.timestamp_nanos("timestamp")
         seconds, offset = split_nanos(nanos)
-        now = self._clock()
+        now = self.clock.time()
         if not now - MAX_PAST_SECONDS <= seconds + offset / 1e9 <= now + MAX_FUTURE_SECONDS:
             raise fields.fail("TimestampOutOfRange", "timestamp %d.%09d is outside "
                               "[now - 7 days, now + 10 minutes]" % (seconds, offset))

@@ -25,7 +25,16 @@ from beam_batchput.core.service import (
     Request,
     Service,
 )
-from beam_batchput.services._fields import CONTROL_CHARS, Fields, split_nanos
+from beam_batchput.services._fields import (
+    CONTROL_CHARS,
+    MAX_YEAR,
+    MIN_YEAR,
+    Fields,
+    epoch_nanos,
+    format_iso,
+    parse_iso_nanos,
+    split_nanos,
+)
 
 __all__ = ["TwinMakerService", "MAX_NESTING_DEPTH"]
 
@@ -44,7 +53,6 @@ INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 # botocore model, Time: 20-35 chars, YYYY-MM-DDThh:mm:ss[.SSSSSSSSS][Z/±HH:mm]:
 # a four-digit year.
-MIN_YEAR, MAX_YEAR = 1, 9999
 # Patterns and lengths from the botocore model (Id, EntityId, Name, ComponentPath).
 MAX_WORKSPACE_ID_LENGTH = 128
 MAX_ENTITY_ID_LENGTH = 128
@@ -55,16 +63,12 @@ _ENTITY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
                         r"|[a-zA-Z0-9][a-zA-Z_\-0-9.:]*[a-zA-Z0-9]+")
 _NAME = re.compile(r"[a-zA-Z_\-0-9]+")
 _COMPONENT_PATH = re.compile(r"[a-zA-Z_\-0-9/]+")
-# ISO-8601 time text (ours or echoed), read back to nanoseconds.
-_ISO_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})"
-                          r"(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?", re.IGNORECASE)
 
 _VALUE_TYPES = ("BOOLEAN", "INTEGER", "LONG", "DOUBLE", "STRING", "LIST", "MAP")
 _FIELDS = frozenset(("workspace_id", "entity_id", "component_name", "component_path",
                      "property_name", "value", "value_type", "timestamp"))
 _NANOS = 1_000_000_000
 _NANOS_PER_MICRO = 1_000
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 # Before year 1: sort keys count nanoseconds from here, so they stay positive.
 _SORT_ORIGIN = -63_000_000_000 * _NANOS
 
@@ -72,9 +76,9 @@ _SORT_ORIGIN = -63_000_000_000 * _NANOS
 # codes such as "409" (a different value already stored at that time).
 _RETRYABLE = TRANSIENT_ERROR_CODES | {"429", "500", "502", "503", "504"}
 _THROTTLING = THROTTLING_ERROR_CODES | {"429"}
-# Not retryable, named here for the reader: "400", "404", "409",
-# ValidationException, ResourceNotFoundException, ConflictException,
-# AccessDeniedException and any code not in the table above.
+_NOT_RETRYABLE = frozenset({"400", "404", "409", "ValidationException",
+                            "ResourceNotFoundException", "ConflictException",
+                            "AccessDeniedException"})
 
 # Implementation note: when an echoed time matches none of our values exactly,
 # it is compared at coarser precisions (the service or botocore may have cut it
@@ -84,17 +88,12 @@ _MATCH_PRECISIONS = (1, 1_000, 1_000_000, _NANOS)
 
 def _time_text(nanos: int, fields: Fields) -> str:
     """Epoch nanoseconds → ``YYYY-MM-DDThh:mm:ss[.SSSSSSSSS]Z``."""
-    seconds, fraction = split_nanos(nanos)
-    try:
-        moment = _EPOCH + datetime.timedelta(seconds=seconds)
-    except OverflowError:
-        moment = None
-    if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+    text = format_iso(nanos)
+    if text is None:
+        seconds, fraction = split_nanos(nanos)
         raise fields.fail("InvalidTimestamp", "timestamp %d.%09d s is outside the years "
                           "%04d-%04d" % (seconds, fraction, MIN_YEAR, MAX_YEAR))
-    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (moment.year, moment.month, moment.day,
-                                              moment.hour, moment.minute, moment.second)
-    return text + (".%09dZ" % fraction if fraction else "Z")
+    return text
 
 
 def _check_text(text: str, what: str, fields: Fields) -> str:
@@ -199,34 +198,6 @@ def _names_reference(echoed: Mapping[str, Any], ours: Mapping[str, str]) -> bool
     return compared
 
 
-def _since_epoch(moment: datetime.datetime) -> int:
-    """Epoch nanoseconds of an aware datetime (naive ones are read as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    delta = moment - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * _NANOS + delta.microseconds * 1000
-
-
-def _parse_time(text: str) -> Optional[int]:
-    """Epoch nanoseconds of ISO-8601 text with up to 9 fraction digits, or None."""
-    match = _ISO_TIME.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, zone = match.group(7) or "", (match.group(8) or "Z").upper()
-    try:
-        offset = datetime.timedelta(0)
-        if zone != "Z":
-            digits = zone[1:].replace(":", "")
-            offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-            offset = -offset if zone[0] == "-" else offset
-        moment = datetime.datetime(year, month, day, hour, minute, second,
-                                   tzinfo=datetime.timezone(offset))
-    except ValueError:
-        return None
-    return _since_epoch(moment) + int(fraction.ljust(9, "0"))
-
-
 def _value_nanos(value: Mapping[str, Any]) -> Optional[int]:
     """Epoch nanoseconds of a property value (ours or echoed), from ``time`` or ``timestamp``.
 
@@ -237,9 +208,9 @@ def _value_nanos(value: Mapping[str, Any]) -> Optional[int]:
         moment = value.get(key)
         nanos: Optional[int] = None
         if isinstance(moment, str):
-            nanos = _parse_time(moment)
+            nanos = parse_iso_nanos(moment)
         elif isinstance(moment, datetime.datetime):
-            nanos = _since_epoch(moment)
+            nanos = epoch_nanos(moment)
         elif isinstance(moment, (int, float)) and not isinstance(moment, bool):
             if not isinstance(moment, float) or math.isfinite(moment):
                 nanos = int(round(moment * 1_000_000)) * 1000
@@ -301,6 +272,7 @@ class TwinMakerService(Service):
     method = "batch_put_property_values"
     limits = Limits(max_entries=MAX_ENTRIES, max_values_per_entry=MAX_VALUES_PER_ENTRY)
     retryable_codes = _RETRYABLE
+    non_retryable_codes = _NOT_RETRYABLE
     throttling_codes = _THROTTLING
 
     def item(self, record: Mapping[str, Any]) -> Item:

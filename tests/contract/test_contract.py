@@ -13,6 +13,7 @@ from beam_batchput import _botocore
 from beam_batchput.core.packing import pack
 from tests import fakes
 from tests.beam_helpers import Collect, pipeline
+from tests.clocks import FakeClock
 from tests.contract.cases import CASES, NOW, FailFirstCalls
 
 WINDOW = 60
@@ -35,7 +36,7 @@ def _run(case, name, records, behaviour, **kwargs):
     with pipeline() as p:
         result = (p | beam.Create(records) | beam.WindowInto(window.FixedWindows(WINDOW))
                   | case.writer(client_factory=fakes.FakeClientFactory(name, behaviour),
-                                _sleep=lambda s: None, **kwargs))
+                                clock=FakeClock(NOW), **kwargs))
         assert_that(result.written | "w" >> beam.Map(_with_window), Collect(name + "written"),
                     label="written")
         assert_that(result.failed | "f" >> beam.Map(_with_window), Collect(name + "failed"),

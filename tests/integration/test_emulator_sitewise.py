@@ -7,7 +7,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from beam_batchput.core.clock import Clock
 from beam_batchput.emulator import FaultConfig
+from tests.clocks import FakeClock
 
 NOW = 1_714_564_800  # a fixed clock: 2024-05-01T12:00:00Z
 DAY = 86400
@@ -27,7 +29,7 @@ def entry(entry_id="e1", alias="/plant/t1/power", values=None):
 @pytest.fixture
 def sitewise(emulator_factory, aws_client):
     def build(**kwargs):
-        emulator = emulator_factory(clock=lambda: NOW, **kwargs)
+        emulator = emulator_factory(clock=FakeClock(NOW), **kwargs)
         return emulator, aws_client("iotsitewise", emulator.endpoint_url)
     return build
 
@@ -75,7 +77,7 @@ def test_requests_over_a_limit_fail_whole_with_invalid_request(sitewise, entries
     with pytest.raises(ClientError) as raised:
         client.batch_put_asset_property_value(entries=entries)
     assert error_code(raised) == ("InvalidRequestException", 400)
-    assert emulator.snapshot()["iotsitewise"] == {}
+    assert not any(emulator.snapshot()["iotsitewise"].values())
 
 
 @pytest.mark.parametrize("bad", [
@@ -198,14 +200,14 @@ def test_injected_entry_errors_fail_every_value_of_the_entry(sitewise, kind, cod
     for failed in answer["errorEntries"]:
         [error] = failed["errors"]
         assert error["errorCode"] in codes and len(error["timestamps"]) == 2
-    assert emulator.snapshot()["iotsitewise"] == {}
+    assert not any(emulator.snapshot()["iotsitewise"].values())
 
 
 def test_a_busy_property_is_throttled_per_entry_and_its_neighbours_are_stored(
         emulator_factory, aws_client):
-    running = emulator_factory(quotas={"iotsitewise": {"resource_items_per_second": 1,
-                                                       "resource_item_burst": 1}},
-                               quota_clock=lambda: 0.0)
+    running = emulator_factory(quotas={"sitewise": {"resource_items_per_second": 1,
+                                                    "resource_item_burst": 1}},
+                               clock=_StoppedClock())
     client = aws_client("iotsitewise", running.endpoint_url)
     now = int(time.time())
 
@@ -218,3 +220,10 @@ def test_a_busy_property_is_throttled_per_entry_and_its_neighbours_are_stored(
     assert [(e["entryId"], e["errors"][0]["errorCode"]) for e in answer["errorEntries"]] \
         == [("b", "ThrottlingException")]
     assert sorted(running.snapshot()["iotsitewise"]["values"]) == ["/cold", "/hot"]
+
+
+class _StoppedClock(Clock):
+    """Wall time as the system's, monotonic time standing still (the quotas' buckets)."""
+
+    def monotonic(self) -> float:
+        return 0.0

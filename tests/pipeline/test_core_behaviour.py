@@ -9,10 +9,11 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_batchput import BatchingConfig, WriteToSiteWise
-from beam_batchput.core.transforms import _SendFn
+from beam_batchput.core.sending import SendFn
 from beam_batchput.services.sitewise import SiteWiseService
 from tests import fakes
 from tests.beam_helpers import pipeline
+from tests.clocks import FakeClock
 
 NOW = int(time.time())
 
@@ -59,7 +60,7 @@ def test_metrics_count_records_requests_and_dead_letters():
     p = pipeline()
     _ = (p | beam.Create(data)
          | WriteToSiteWise(client_factory=fakes.FakeClientFactory(
-             "metrics", fakes.SiteWiseEntryErrors(plan)), _sleep=lambda s: None))
+             "metrics", fakes.SiteWiseEntryErrors(plan)), clock=FakeClock(NOW)))
     result = p.run()
     result.wait_until_finish()
     found = result.metrics().query(MetricsFilter().with_namespace("beam_batchput.iotsitewise"))
@@ -75,7 +76,7 @@ def test_metrics_count_records_requests_and_dead_letters():
 
 
 def test_the_send_dofn_pickles_without_a_client():
-    fn = _SendFn(SiteWiseService(), fakes.FakeClientFactory("pickle", fakes.accept_all),
+    fn = SendFn(SiteWiseService(), fakes.FakeClientFactory("pickle", fakes.accept_all),
                  WriteToSiteWise()._retry, 4, False)
     clone = pickle.loads(pickle.dumps(fn))
     assert not hasattr(clone, "_client")

@@ -12,6 +12,7 @@ from apache_beam.transforms import window
 from beam_batchput import BatchingConfig, DeadLetter, Receipt, WriteToSiteWise
 from tests import fakes
 from tests.beam_helpers import pipeline
+from tests.clocks import FakeClock
 
 NOW = int(time.time())
 
@@ -43,7 +44,7 @@ def test_batch_writes_valid_records_and_dead_letters_the_rest():
     with pipeline() as p:
         result = (p | beam.Create(records)
                   | WriteToSiteWise(client_factory=fakes.FakeClientFactory(
-                      "batch", fakes.SiteWiseEntryErrors(plan)), _sleep=lambda s: None))
+                      "batch", fakes.SiteWiseEntryErrors(plan)), clock=FakeClock(NOW)))
         assert_that(receipt_ids(result.written, "ids"),
                     equal_to([expected_id("/t/%d" % p, n) for p in range(4) for n in range(15)]),
                     label="written")
@@ -107,7 +108,9 @@ def test_by_default_a_fatal_request_error_dead_letters_the_batch():
 
 def test_streaming_partial_batch_is_flushed_by_the_time_bound():
     fakes.reset("stream")
+    # The clock's wall time is the processing time TestStream starts at.
     stream = (TestStream()
+              .advance_processing_time(NOW)
               .advance_watermark_to(0)
               .add_elements([window.TimestampedValue(tqv("/s/%d" % n, n), 10) for n in range(7)])
               .advance_processing_time(6)      # past the 5 s buffering bound
@@ -118,7 +121,7 @@ def test_streaming_partial_batch_is_flushed_by_the_time_bound():
         result = (p | stream | beam.WindowInto(window.FixedWindows(3600))
                   | WriteToSiteWise(batching=BatchingConfig(max_buffering_seconds=5.0, num_shards=1),
                                     client_factory=fakes.FakeClientFactory("stream", fakes.accept_all),
-                                    _clock=lambda: 0.0))
+                                    clock=FakeClock(NOW)))
         assert_that(receipt_ids(result.written, "ids"),
                     equal_to([expected_id("/s/%d" % n, n) for n in range(7)]
                              + [expected_id("/s/late", 1)]), label="written")
@@ -132,6 +135,7 @@ def test_streaming_partial_batch_is_flushed_by_the_time_bound():
 def test_streaming_full_batches_are_sent_without_waiting():
     fakes.reset("full")
     stream = (TestStream()
+              .advance_processing_time(NOW)
               .advance_watermark_to(0)
               .add_elements([window.TimestampedValue(tqv("/f/%d" % (n % 10), n), 10)
                              for n in range(100)])
@@ -140,7 +144,7 @@ def test_streaming_full_batches_are_sent_without_waiting():
         result = (p | stream | beam.WindowInto(window.FixedWindows(3600))
                   | WriteToSiteWise(batching=BatchingConfig(max_buffered_records=100, num_shards=1),
                                     client_factory=fakes.FakeClientFactory("full", fakes.accept_all),
-                                    _clock=lambda: 0.0))
+                                    clock=FakeClock(NOW)))
         assert_that(result.written | beam.combiners.Count.Globally().without_defaults(),
                     equal_to([100]))
     sizes = [sum(len(e["propertyValues"]) for e in c["kwargs"]["entries"])

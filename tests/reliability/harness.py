@@ -5,7 +5,7 @@ The ledger accounts for every input record, by its number: in exactly one output
 dead letter's reason corroborated by the emulator's request log. What the
 emulator stored, and the faults it injected, are read back from the emulator.
 
-Record ``n`` goes to service ``SERVICES[n % 5]`` and carries ``n`` in its value,
+Record ``n`` goes to service ``SERVICES[n % len(SERVICES)]`` and carries ``n`` in its value,
 so receipts, dead letters, requests and stored data all name it.
 """
 
@@ -27,28 +27,20 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms import window
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
-from beam_batchput import ClientConfig, RetryConfig
+from beam_batchput import ClientConfig, RetryConfig, registry
 from beam_batchput.core.records import Stage
 from beam_batchput.core.service import Service
 from beam_batchput.emulator import Emulator, FaultConfig
-from beam_batchput.services.connect import ConnectDataTableService
-from beam_batchput.services.datazone import DataZoneService
-from beam_batchput.services.iotevents import IoTEventsService
-from beam_batchput.services.sitewise import SiteWiseService
-from beam_batchput.services.twinmaker import TwinMakerService
 from beam_batchput.writers import WRITERS
 from pipelines.options import pipeline_metrics
 
 __all__ = ["FAULT_KINDS", "Ledger", "RunSettings", "SERVICES", "check", "fault_configs",
            "make_record", "run_pipeline"]
 
-SERVICES: Tuple[str, ...] = ("iotsitewise", "iottwinmaker", "datazone", "connect",
-                             "iotevents-data")
+SERVICES: Tuple[str, ...] = registry.BOTOCORE_NAMES
 CONNECT_INSTANCE = "5e7c1a2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
 _SERVICE_MODELS: Dict[str, Service] = {
-    "iotsitewise": SiteWiseService(), "iottwinmaker": TwinMakerService(),
-    "datazone": DataZoneService(), "connect": ConnectDataTableService(),
-    "iotevents-data": IoTEventsService()}
+    row.botocore_name: registry.load(row.service)() for row in registry.SERVICES}
 # Codes botocore gives a request whose answer never came (dropped, timed out).
 _CONNECTION_CODES = frozenset({"ConnectionClosedError", "ReadTimeoutError",
                                "EndpointConnectionError", "ConnectTimeoutError"})
@@ -84,7 +76,8 @@ def make_record(service: str, n: int, t0: float) -> Dict[str, Any]:
 
 def tagged_records(count: int, t0: float) -> List[Tuple[str, Dict[str, Any]]]:
     """``(service, record)`` for records 0..count-1, spread over the five services in turn."""
-    return [(SERVICES[n % 5], make_record(SERVICES[n % 5], n, t0)) for n in range(count)]
+    return [(SERVICES[n % len(SERVICES)], make_record(SERVICES[n % len(SERVICES)], n, t0))
+            for n in range(count)]
 
 
 def _location(service: str, n: int) -> str:

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from beam_batchput import ClientConfig, RetryConfig
 from beam_batchput.core.records import record_to_json
 from beam_batchput.core.service import InvalidRecord
-from beam_batchput.core.transforms import _PrepareFn
+from beam_batchput.core.clock import SYSTEM_CLOCK
+from beam_batchput.core.prepare import PrepareFn
 from beam_batchput.emulator import Emulator
 from beam_batchput.writers import WRITERS
 from tests.beam_helpers import Collect, pipeline
@@ -359,7 +360,7 @@ def test_a_malformed_record_is_refused_with_its_specific_code(kind, data):
 
 @pytest.mark.parametrize("record", [None, 5, "text", ["a", "b"], 1.5, b"bytes"])
 def test_a_record_that_is_not_a_mapping_is_a_validation_dead_letter(record):
-    fn = _PrepareFn(MODELS[SW], num_shards=1, chunk_size=100)
+    fn = PrepareFn(MODELS[SW], num_shards=1, chunk_size=100, clock=SYSTEM_CLOCK)
     fn.setup()
     fn.start_bundle()
     [output] = list(fn.process(record, WindowedValue(record, Timestamp(0), (GlobalWindow(),))))
@@ -384,7 +385,7 @@ _PIPELINE_KINDS = [kind for kind in KINDS if kind.in_pipeline]
 @given(data=st.data())
 def test_batches_mixing_good_and_bad_records_write_the_good_and_dead_letter_the_bad(data):
     t0 = time.time() - 3600
-    good = [(s, harness.make_record(s, n, t0)) for n in range(100) for s in [ALL[n % 5]]]
+    good = [(s, harness.make_record(s, n, t0)) for n in range(100) for s in [ALL[n % len(ALL)]]]
     bad: List[Tuple[str, Dict[str, Any], FrozenSet[str]]] = []
     for kind in _PIPELINE_KINDS:
         for service in kind.services:

@@ -60,7 +60,7 @@ def test_answers_slower_than_the_client_timeout_are_resent_but_stored_once():
             for service in SERVICES:
                 info = WRITERS[service]
                 records = [harness.make_record(service, n, t0) for n in range(60)
-                           if SERVICES[n % 5] == service]
+                           if SERVICES[n % len(SERVICES)] == service]
                 result = (p | "Create-%s" % info.short_name >> beam.Create(records)
                           | "Write-%s" % info.short_name >> info.writer(**kwargs))
                 failed.append(result.failed)
@@ -70,7 +70,7 @@ def test_answers_slower_than_the_client_timeout_are_resent_but_stored_once():
     assert collections.Counter(Collect.pop("slow")) == {
         (s, "retries_exhausted", "ReadTimeoutError", 3): 12 for s in SERVICES}
     stored = {s: sorted(n for n, _ in harness._stored(s, snapshot)) for s in SERVICES}
-    assert stored == {s: [n for n in range(60) if SERVICES[n % 5] == s] for s in SERVICES}
+    assert stored == {s: [n for n in range(60) if SERVICES[n % len(SERVICES)] == s] for s in SERVICES}
     for service in SERVICES:
         sent = [entry for entry in log if entry["service"] == service]
         assert {(entry["errorCode"], entry["delaySeconds"]) for entry in sent} == {(None, 0.25)}

@@ -18,10 +18,12 @@ from beam_batchput import ClientConfig, RetryConfig
 from beam_batchput.emulator import Emulator
 from beam_batchput.writers import WRITERS
 from tests.beam_helpers import Collect, pipeline
+from tests.clocks import FakeClock
 from tests.reliability import harness
 
 SERVICES = harness.SERVICES
 _T0 = time.time() - 600
+_NOW = int(_T0) + 600  # whole seconds: TestStream advances in whole milliseconds
 _RETRY = RetryConfig(max_attempts=3, initial_backoff_seconds=0.01, max_backoff_seconds=0.02)
 
 
@@ -69,7 +71,7 @@ def test_the_same_records_written_twice_send_identical_requests_and_store_nothin
     assert second_store == first_store
     for service in SERVICES:
         stored = [n for n, _ in harness._stored(service, second_store)]
-        assert sorted(stored) == [n for n in range(150) if SERVICES[n % 5] == service]
+        assert sorted(stored) == [n for n in range(150) if SERVICES[n % len(SERVICES)] == service]
 
 
 # A worker that dies after its requests succeeded: the runner retries the bundle.
@@ -112,7 +114,9 @@ class _CrashingClientFactory:
 
 def test_a_bundle_retried_after_its_requests_succeeded_stores_no_duplicate():
     records = _records(100)
+    # The clock's wall time is the processing time the stream starts at.
     stream = (Stream()
+              .advance_processing_time(_NOW)
               .advance_watermark_to(0)
               .add_elements([window.TimestampedValue(r, 10) for r in records])
               .advance_processing_time(10)     # past the buffering bound: flush before window end
@@ -122,7 +126,7 @@ def test_a_bundle_retried_after_its_requests_succeeded_stores_no_duplicate():
 
         def client_for(service: str) -> Dict[str, Any]:
             return dict(client_factory=_CrashingClientFactory(config, service, "bundle"),
-                        retry=_RETRY, _clock=lambda: 0.0)
+                        retry=_RETRY, clock=FakeClock(_NOW))
 
         _write_all(records, client_for, "replayed", streaming=True, source=stream)
         log, snapshot = emulator.requests(), emulator.snapshot()
@@ -137,4 +141,4 @@ def test_a_bundle_retried_after_its_requests_succeeded_stores_no_duplicate():
     assert sorted(Collect.pop("replayed")) == sorted((s, n) for n, (s, _) in enumerate(records))
     for service in SERVICES:
         stored = [n for n, _ in harness._stored(service, snapshot)]
-        assert sorted(stored) == [n for n in range(100) if SERVICES[n % 5] == service]
+        assert sorted(stored) == [n for n in range(100) if SERVICES[n % len(SERVICES)] == service]

@@ -4,15 +4,18 @@ import math
 
 import pytest
 
+from beam_batchput.core.clock import Clock
 from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
 from beam_batchput.core.ratecap import RateCap, RequestRateCaps
 
 
-class FakeClock:
+class FakeClock(Clock):
+    """Monotonic time that moves only when the test moves it."""
+
     def __init__(self):
         self.now = 0.0
 
-    def __call__(self):
+    def monotonic(self):
         return self.now
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from beam_batchput.core.packing import pack
 from beam_batchput.core.service import InvalidRecord
-from beam_batchput.emulator._regex import compile_pattern
 from beam_batchput.services.connect import (
     DEFAULT_MAX_VALUES_PER_REQUEST,
     DUPLICATE_VALUE_CODE,
@@ -17,32 +16,12 @@ from beam_batchput.services.connect import (
     ConnectDataTableService,
 )
 from tests import fakes
+from tests.model_checks import constraint_violations
 
 MODEL = botocore.session.get_session().get_service_model("connect")
 OPERATION = MODEL.operation_model("BatchCreateDataTableValue")
 SHAPE = OPERATION.input_shape
 INSTANCE = "a1b2c3d4-0000-4000-8000-000000000001"
-
-
-def constraint_violations(value, shape, path="$"):
-    """What botocore leaves unchecked: max lengths and sizes, and patterns."""
-    found = []
-    meta = shape.metadata
-    if shape.type_name == "structure":
-        for key, member in value.items():
-            if key not in shape.members:
-                found.append("%s.%s: not in the model" % (path, key))
-            else:
-                found += constraint_violations(member, shape.members[key], "%s.%s" % (path, key))
-    elif shape.type_name in ("list", "string"):
-        if "max" in meta and len(value) > meta["max"]:
-            found.append("%s: %d > max %d" % (path, len(value), meta["max"]))
-        if shape.type_name == "list":
-            for i, member in enumerate(value):
-                found += constraint_violations(member, shape.member, "%s[%d]" % (path, i))
-        elif "pattern" in meta and not compile_pattern(meta["pattern"]).fullmatch(value):
-            found.append("%s: %r does not match %s" % (path, value[:50], meta["pattern"]))
-    return found
 
 
 def assert_valid_request(kwargs):

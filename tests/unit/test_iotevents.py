@@ -24,6 +24,7 @@ from beam_batchput.services.iotevents import (
     IoTEventsService,
 )
 from tests import fakes
+from tests.model_checks import constraint_violations
 
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z
 NOW_MS = NOW * 1000
@@ -41,29 +42,6 @@ OPERATION = _operation_model()
 needs_model = pytest.mark.skipif(
     OPERATION is None, reason="no iotevents-data model: botocore lacks it and the bundled "
     "description is not in %s" % _BUNDLED)
-
-
-def constraint_violations(value, shape, path="$"):
-    """What botocore leaves unchecked: max lengths and sizes, patterns, long ranges."""
-    found = []
-    meta = shape.metadata
-    if shape.type_name == "structure":
-        for key, member in value.items():
-            if key not in shape.members:
-                found.append("%s.%s: not in the model" % (path, key))
-            else:
-                found += constraint_violations(member, shape.members[key], "%s.%s" % (path, key))
-    elif shape.type_name in ("list", "string"):
-        if "max" in meta and len(value) > meta["max"]:
-            found.append("%s: %d > max %d" % (path, len(value), meta["max"]))
-        if shape.type_name == "list":
-            for i, member in enumerate(value):
-                found += constraint_violations(member, shape.member, "%s[%d]" % (path, i))
-        elif "pattern" in meta and not re.search(meta["pattern"], value):
-            found.append("%s: %r does not match %s" % (path, value[:50], meta["pattern"]))
-    elif shape.type_name == "long" and not meta.get("min", -2 ** 63) <= value < 2 ** 63:
-        found.append("%s: %d out of range" % (path, value))
-    return found
 
 
 def assert_valid_request(kwargs):
@@ -382,12 +360,16 @@ def test_service_names_its_operation_and_limits():
         10, 1, 1024)
 
 
-def test_the_docs_say_support_ended():
-    for doc in (iotevents.__doc__, IoTEventsService.__doc__):
-        text = " ".join(doc.split())
-        assert "2026-05-20" in text and "2025-05-20" in text
-        assert "existing deployments" in text
-        assert "only when botocore lacks the service" in text
+def test_the_docs_say_support_ended_once_and_point_there():
+    from beam_batchput import WriteToIoTEvents
+
+    text = " ".join(iotevents.__doc__.split())
+    assert "2026-05-20" in text and "2025-05-20" in text
+    assert "existing deployments" in text
+    assert "only when botocore lacks the service" in text
+    for doc in (IoTEventsService.__doc__, WriteToIoTEvents.__doc__):
+        assert "ended support for IoT Events" in " ".join(doc.split())
+        assert "2026-05-20" not in doc
 
 
 @needs_model

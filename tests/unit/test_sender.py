@@ -9,25 +9,13 @@ from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.services.sitewise import SiteWiseService
 from tests import fakes
+from tests.clocks import FakeClock
 
 NOW = 1_700_000_000
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
-
-
 def sitewise():
-    return SiteWiseService(clock=lambda: NOW)
+    return SiteWiseService(clock=FakeClock(NOW))
 
 
 def request_for(aliases, points=2):
@@ -39,7 +27,7 @@ def request_for(aliases, points=2):
 
 
 def sender(clock, **retry):
-    return RequestSender(sitewise(), RetryConfig(**retry), sleep=clock.sleep, clock=clock,
+    return RequestSender(sitewise(), RetryConfig(**retry), clock=clock,
                          random=lambda: 1.0)
 
 
@@ -111,7 +99,7 @@ def test_fatal_request_errors_dead_letter_the_request(code, status):
 def test_fail_fast_raises_naming_service_resource_and_code():
     fakes.reset("fast")
     client = fakes.FakeClient("fast", fakes.RaisingClient("AccessDeniedException", 403))
-    fast = RequestSender(sitewise(), RetryConfig(), fail_fast=True, sleep=lambda s: None)
+    fast = RequestSender(sitewise(), RetryConfig(), fail_fast=True, clock=FakeClock(NOW))
     with pytest.raises(RequestFailedError, match="iotsitewise.*/a.*AccessDeniedException"):
         fast.send(client, request_for(["/a"]))
 

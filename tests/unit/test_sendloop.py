@@ -5,6 +5,7 @@ import concurrent.futures
 import pytest
 
 from beam_batchput import RetryConfig, Stage
+from beam_batchput.core.clock import Clock
 from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
 from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import RequestSender
@@ -15,7 +16,9 @@ from tests import fakes
 NOW = 1_700_000_000
 
 
-class FakeClock:
+class FakeClock(Clock):
+    """Monotonic time that moves only by the sleeps."""
+
     def __init__(self):
         self.now = 0.0
 
@@ -23,7 +26,7 @@ class FakeClock:
         assert seconds >= 0
         self.now += seconds
 
-    def __call__(self):
+    def monotonic(self):
         return self.now
 
 
@@ -72,9 +75,9 @@ def _loop(name, behaviour, clock, concurrency=None, **retry):
     service = _service()
     fakes.reset(name)
     retry = RetryConfig(**retry)
-    sender = RequestSender(service, retry, sleep=clock.sleep, clock=clock)
+    sender = RequestSender(service, retry, clock=clock)
     return SendLoop(service, sender, fakes.FakeClient(name, behaviour), InlineExecutor(),
-                    concurrency or FixedConcurrency(4), retry, clock=clock, sleep=clock.sleep,
+                    concurrency or FixedConcurrency(4), retry, clock=clock,
                     random=lambda: 1.0, max_pending_items=10_000)
 
 
@@ -159,7 +162,7 @@ def test_submit_holds_the_caller_while_too_much_is_pending():
     loop = SendLoop(service, RequestSender(service, retry),
                     fakes.FakeClient("backpressure", fakes.SiteWiseEntryErrors(plan)),
                     InlineExecutor(), FixedConcurrency(2), retry, clock=clock,
-                    sleep=clock.sleep, random=lambda: 1.0, max_pending_items=200)
+                    random=lambda: 1.0, max_pending_items=200)
     peak = 0
     for request in _requests(service, 50):
         list(loop.submit(request, "w"))
@@ -179,6 +182,6 @@ def test_a_fatal_whole_request_error_in_fail_fast_mode_propagates():
     fakes.reset("fatal")
     loop = SendLoop(service, RequestSender(service, retry, fail_fast=True),
                     fakes.FakeClient("fatal", denied), InlineExecutor(), FixedConcurrency(2),
-                    retry, clock=clock, sleep=clock.sleep)
+                    retry, clock=clock)
     with pytest.raises(Exception, match="AccessDenied"):
         _run(loop, _requests(service, 1))

@@ -10,6 +10,7 @@ import pytest
 from beam_batchput.core.packing import pack
 from beam_batchput.core.service import InvalidRecord
 from beam_batchput.services.sitewise import SiteWiseService
+from tests.clocks import FakeClock
 
 NOW = 1_700_000_000
 ASSET = "a1b2c3d4-0000-4000-8000-000000000001"
@@ -18,7 +19,7 @@ MODEL = botocore.session.get_session().get_service_model("iotsitewise")
 
 
 def service():
-    return SiteWiseService(clock=lambda: NOW)
+    return SiteWiseService(clock=FakeClock(NOW))
 
 
 def point(**fields):

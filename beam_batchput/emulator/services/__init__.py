@@ -1,11 +1,7 @@
-"""One handler per emulated service."""
+"""One handler per emulated service, as the registry lists them."""
 
-from beam_batchput.emulator.services.connect import ConnectHandler
-from beam_batchput.emulator.services.datazone import DataZoneHandler
-from beam_batchput.emulator.services.iotevents import IoTEventsHandler
-from beam_batchput.emulator.services.sitewise import SiteWiseHandler
-from beam_batchput.emulator.services.twinmaker import TwinMakerHandler
+from beam_batchput.registry import SERVICES, load
 
 __all__ = ["HANDLERS"]
 
-HANDLERS = (SiteWiseHandler, TwinMakerHandler, DataZoneHandler, ConnectHandler, IoTEventsHandler)
+HANDLERS = tuple(load(row.emulator_handler) for row in SERVICES if row.emulator_handler)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from beam_batchput.core.clock import Clock
 from beam_batchput.emulator.errors import ServiceError, ServiceErrors
 from beam_batchput.emulator.faults import FaultInjector
 from beam_batchput.emulator.store import Store
@@ -23,7 +24,7 @@ class ServiceHandler:
         section: The service's section of the resources file; None declares nothing,
             so every resource exists.
         store: Where the state lives.
-        clock: Seconds since the epoch, now.
+        clock: The :class:`~beam_batchput.core.clock.Clock` (wall time).
     """
 
     service: ClassVar[str]
@@ -32,7 +33,7 @@ class ServiceHandler:
     has_entry_errors: ClassVar[bool] = True
 
     def __init__(self, section: Optional[Mapping[str, Any]], store: Store,
-                 clock: Callable[[], float]) -> None:
+                 clock: Clock) -> None:
         self.declared = section is not None
         self.store = store
         self.clock = clock

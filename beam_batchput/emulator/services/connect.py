@@ -164,7 +164,7 @@ class ConnectHandler(ServiceHandler):
                       "PrimaryValues": [{"AttributeName": n, "Value": v} for n, v in primary_key],
                       "AttributeName": attribute, "Value": value["Value"],
                       "LockVersion": lock_version,
-                      "LastModifiedTime": self.clock()}
+                      "LastModifiedTime": self.clock.time()}
             rows = public.setdefault("values", {}).setdefault(table_key, [])
             if existing is not None:
                 rows[rows.index(existing)] = stored

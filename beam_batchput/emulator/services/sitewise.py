@@ -179,7 +179,7 @@ class SiteWiseHandler(ServiceHandler):
         if data_type and member != "nullValue" and member != _MEMBER_OF_TYPE[data_type]:
             return ("InvalidRequestException",
                     "The property's data type is %s; %s does not match." % (data_type, member))
-        now = self.clock()
+        now = self.clock.time()
         seconds = time[0] + time[1] / 1e9
         if not now - PAST_WINDOW_SECONDS <= seconds <= now + FUTURE_WINDOW_SECONDS:
             return ("TimestampOutOfRangeException", "Timestamps must lie within the last 7 days "

@@ -1,0 +1,1 @@
+"""Deployment templates: Dataflow Flex Templates and Flink."""

@@ -1,0 +1,1 @@
+"""Dataflow Flex Template support: the launcher and AWS web identity federation."""
