@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_batchput.writers import WRITERS
-from benchmarks import stub
+from benchmarks import quota, stub
 from benchmarks.workloads import Workload, workloads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -402,7 +402,7 @@ def table(rows: List[Dict[str, Any]]) -> str:
     for row in rows:
         detail = {k: v for k, v in row.items()
                   if k not in ("figure", "ratio", "target", "met")}
-        shown = ", ".join("%s=%s" % (k, ("%.1f" % v) if isinstance(v, float) else v)
+        shown = ", ".join("%s=%s" % (k, ("%.3g" % v) if isinstance(v, float) else v)
                           for k, v in detail.items())
         lines.append("| %s | %s | %.3f | %s | %s |" % (
             row["figure"], shown, row["ratio"], row["target"],
@@ -420,19 +420,27 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--output", default=HERE, help="folder for results.json and the plot")
+    parser.add_argument("--only", choices=("core", "quota"), default=None,
+                        help="only the figures of sending (core) or of quotas (quota)")
     args = parser.parse_args(argv)
     if args.memory_child is not None:
         _memory_child(args.memory_child)
         return []
     quick = args.quick
     rows: List[Dict[str, Any]] = []
-    rows += fill({w.service: 200 if quick else FULL_FILL_RECORDS[w.service]
-                  for w in workloads()})
-    rows += cpu_overhead(2000 if quick else 50_000)
-    rows.append(memory(*((2000, 4000) if quick else (100_000, 1_000_000))))
-    rows += latency_hiding(*((300, 20, 300) if quick else (20_000, 200, 5_000)),
-                           folder=args.output, in_flight=[1, 2, 8] if quick else [1, 2, 4, 8, 16])
-    rows.append(added_latency(*((2.0, 0.5) if quick else (20.0, 2.0))))
+    if args.only != "quota":
+        rows += fill({w.service: 200 if quick else FULL_FILL_RECORDS[w.service]
+                      for w in workloads()})
+        rows += cpu_overhead(2000 if quick else 50_000)
+        rows.append(memory(*((2000, 4000) if quick else (100_000, 1_000_000))))
+        rows += latency_hiding(*((300, 20, 300) if quick else (20_000, 200, 5_000)),
+                               folder=args.output,
+                               in_flight=[1, 2, 8] if quick else [1, 2, 4, 8, 16])
+        rows.append(added_latency(*((2.0, 0.5) if quick else (20.0, 2.0))))
+    if args.only != "core":
+        rows.append(quota.retry_packing(3000 if quick else 50_000))
+        rows += quota.quota_figures(3.0 if quick else 60.0,
+                                    calibration_records=3000 if quick else 30_000)
     print("machine: %s, %d cores, Python %s" % (platform.machine(), os.cpu_count() or 0,
                                                 platform.python_version()))
     print(table(rows))

@@ -14,7 +14,7 @@ from typing import Any, Tuple
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["ThrottleMeter"]
+__all__ = ["ThrottleMeter", "take_retries_over"]
 
 # Error codes botocore's standard mode treats as throttling, plus 429.
 _THROTTLING_CODES = frozenset({
@@ -78,3 +78,26 @@ class ThrottleMeter:
             local.seconds = getattr(local, "seconds", 0.0) + max(0.0, self._clock() - since)
             local.since = None
         return None
+
+
+def take_retries_over(client: Any) -> bool:
+    """Removes botocore's own retries from ``client``: each attempt is then the writer's.
+
+    Implementation note: botocore resends a throttled request after a sleep of
+    its own, outside any pacing, so a writer that has slowed down keeps
+    hammering the service with those resends. With them gone, every attempt,
+    throttled or not, goes through the writer's limiter and retry pool.
+    botocore registers its retry handler (legacy, standard and adaptive modes
+    alike) under the unique id ``retry-config-<service>``.
+
+    Returns:
+        Whether a botocore client was found (False for a fake client).
+    """
+    meta = getattr(client, "meta", None)
+    events = getattr(meta, "events", None)
+    model = getattr(meta, "service_model", None)
+    if events is None or not hasattr(events, "unregister") or model is None:
+        return False
+    name = model.service_id.hyphenize()
+    events.unregister("needs-retry.%s" % name, unique_id="retry-config-%s" % name)
+    return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Deque
+from typing import Deque, Optional
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
@@ -22,6 +22,9 @@ _MIN_STEP = 0.2
 # The share of requests throttled at random (not by a quota the writer
 # overshoots) that the decrease allows for.
 _TOLERATED_SHARE = 0.25
+# A share of throttled requests since the last cut that cuts again at once.
+_HEAVY_SHARE = 0.3
+_HEAVY_SAMPLE = 10
 
 
 class FixedConcurrency:
@@ -61,7 +64,7 @@ class AdaptiveConcurrency(FixedConcurrency):
     nor can any within half a window of it);
     each accepted request then raises it additively, by ``increase`` of the
     rate at the last decrease per second of successes. Requests in flight are
-    ``ceil(rate * latency)`` between 1 and ``max_in_flight``, and starts are
+    ``ceil(2 * rate * latency)`` between 1 and ``max_in_flight``, and starts are
     paced to the rate by a token bucket of ``burst_seconds``, so a target below
     one request per latency still holds and a burst after a pause goes at once.
 
@@ -99,13 +102,15 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._latency = 0.0  # smoothed seconds per request
         self._accepted: Deque[float] = collections.deque()
         self._starts: Deque[float] = collections.deque()
-        self._started = self._clock()
+        self._started: Optional[float] = None  # the first start
         self._tickets = 0
         self._round = 0  # tickets below this were started before the last decrease
         self._tokens = 0.0  # starts allowed at once (a bucket of burst_seconds' worth)
-        self._stamp = self._started
+        self._stamp = 0.0
         self._burst_seconds = burst_seconds
         self._last_cut = -math.inf
+        self._since_cut = 0  # requests completed since the last cut
+        self._throttled_since_cut = 0
         self._cut_spacing = window_seconds / 2.0
         self.throttled_requests = 0
         self.decreases = 0
@@ -119,10 +124,14 @@ class AdaptiveConcurrency(FixedConcurrency):
     def limit(self) -> int:
         if math.isinf(self._rate) or self._latency <= 0.0:
             return self.max_in_flight
-        return max(1, min(self.max_in_flight, math.ceil(self._rate * self._latency)))
+        # Twice what the rate needs at the mean latency: the pacing holds the
+        # rate, the slack absorbs slow answers.
+        return max(1, min(self.max_in_flight, math.ceil(2.0 * self._rate * self._latency)))
 
     def ticket(self) -> int:
         now = self._clock()
+        if self._started is None:
+            self._started = now
         if not math.isinf(self._rate):
             self._refill(now)
             self._tokens -= 1.0
@@ -146,9 +155,14 @@ class AdaptiveConcurrency(FixedConcurrency):
     def completed(self, ticket: int, latency: float, throttled: bool) -> None:
         now = self._clock()
         self._latency = latency if self._latency <= 0.0 else 0.8 * self._latency + 0.2 * latency
+        self._since_cut += 1
         if throttled:
             self.throttled_requests += 1
-            if ticket > self._round and now - self._last_cut >= self._cut_spacing:
+            self._throttled_since_cut += 1
+            # Within half a window of a cut, only heavy throttling cuts again.
+            heavy = (self._since_cut >= _HEAVY_SAMPLE
+                     and self._throttled_since_cut > _HEAVY_SHARE * self._since_cut)
+            if ticket > self._round and (heavy or now - self._last_cut >= self._cut_spacing):
                 self._cut(now)
             return
         self._accepted.append(now)
@@ -159,7 +173,8 @@ class AdaptiveConcurrency(FixedConcurrency):
 
     def _cut(self, now: float) -> None:
         self._trim(now)
-        span = min(self._window, max(now - self._started, 1e-3))
+        started = now if self._started is None else self._started
+        span = min(self._window, max(now - started, 1e-3))
         # Implementation note: the rate sent at, not only the rate accepted:
         # a writer with little to send accepts little, and cutting to that
         # after throttling it did not cause would starve it.
@@ -179,6 +194,7 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._rate = max(target, 1.0 / self._window)
         self._step = max(self._increase * self._rate, _MIN_STEP)
         self._round = self._tickets
+        self._since_cut = self._throttled_since_cut = 0
         self._tokens, self._stamp = min(self._tokens, 0.0), now
         self._last_cut = now
         self.decreases += 1

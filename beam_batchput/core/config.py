@@ -88,7 +88,10 @@ class SendingConfig:
         adaptive_concurrency: Adapt the requests in flight (between 1 and
             ``max_in_flight``) to what the service accepts: additive increase
             while requests succeed, multiplicative decrease when it throttles.
-            ``False`` keeps ``max_in_flight`` requests in flight whatever it answers.
+            The writer then makes every retry itself (botocore's own retries
+            are turned off on its client), so resends are paced too.
+            ``False`` keeps ``max_in_flight`` requests in flight whatever it
+            answers, and botocore's retries as configured.
         max_requests_per_second: A cap on the requests each worker process
             starts per second (e.g. its share of a quota shared with other
             writers); None for no cap.

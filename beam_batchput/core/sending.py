@@ -12,7 +12,7 @@ from apache_beam.utils import windowed_value
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_batchput.core.botocore_throttling import ThrottleMeter
+from beam_batchput.core.botocore_throttling import ThrottleMeter, take_retries_over
 from beam_batchput.core.clock import Clock
 from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
 from beam_batchput.core.config import ClientConfig, RetryConfig, SendingConfig
@@ -92,8 +92,12 @@ class SendFn(beam.DoFn):
             thread_name_prefix="beam_batchput-%s" % self._service.name)
         self._metrics = WriterMetrics(self._service.name)
         sending = self._sending
-        concurrency = (AdaptiveConcurrency(self._max_in_flight, clock=self._clock)
-                       if sending.adaptive_concurrency else FixedConcurrency(self._max_in_flight))
+        if sending.adaptive_concurrency:
+            take_retries_over(self._client)
+            concurrency: FixedConcurrency = AdaptiveConcurrency(self._max_in_flight,
+                                                                clock=self._clock)
+        else:
+            concurrency = FixedConcurrency(self._max_in_flight)
         caps = shared_caps("%s|%s" % (self._service.name, self._caps_key),
                            sending.max_requests_per_second, sending.max_records_per_second)
         self._loop = SendLoop(

@@ -214,6 +214,8 @@ class Dispatcher:
             return _json_answer(200, self.faults())
         if (method, name) == ("GET", "quotas"):
             return _json_answer(200, self.quotas.configs())
+        if (method, name) == ("GET", "quota_stats"):
+            return _json_answer(200, self.quotas.stats())
         if (method, name) == ("POST", "quotas"):
             try:
                 for service, config in quota_configs_from_mapping(

@@ -190,6 +190,11 @@ class Admission:
 class _ServiceQuota:
     def __init__(self, config: QuotaConfig, now: float) -> None:
         self.config = config
+        self.admitted = 0
+        self.throttled = 0
+        self.throttled_entries = 0
+        self.first: Optional[float] = None
+        self.last: Optional[float] = None
         self.requests = (_Bucket(config.requests_per_second, config.request_burst, now)
                          if config.requests_per_second else None)
         self.items = (_Bucket(config.items_per_second, config.item_burst, now)
@@ -233,6 +238,16 @@ class Quotas:
             return {name: (self._quotas[name].config.to_dict() if name in self._quotas else None)
                     for name in self._services}
 
+    def stats(self) -> Dict[str, Dict[str, Any]]:
+        """Per throttled service, since its quota was set: requests admitted and
+        refused whole, entries refused, and the monotonic times of the first and
+        last admitted request."""
+        with self._lock:
+            return {name: {"admitted": q.admitted, "throttled": q.throttled,
+                           "throttled_entries": q.throttled_entries,
+                           "first_admitted": q.first, "last_admitted": q.last}
+                    for name, q in self._quotas.items()}
+
     def admit(self, service: str, operation: str,
               params: Optional[Dict[str, Any]]) -> Admission:
         """Takes the tokens of one request; says what is throttled.
@@ -247,10 +262,15 @@ class Quotas:
                 return Admission(params=params)
             now = self._clock()
             if quota.requests is not None and not quota.requests.take(1.0, now):
+                quota.throttled += 1
                 return Admission(throttled=True, params=params)
+            quota.admitted += 1
+            quota.first = now if quota.first is None else quota.first
+            quota.last = now
             if params is None or rule.entries_key is None or not rule.throttled:
                 return Admission(params=params)
             kept, refused = self._entries(quota, rule, params.get(rule.entries_key) or [], now)
+            quota.throttled_entries += len(refused)
         if not refused:
             return Admission(params=params)
         trimmed = dict(params)

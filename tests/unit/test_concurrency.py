@@ -79,8 +79,8 @@ def test_a_burst_of_throttled_answers_of_one_round_decreases_once():
         adaptive.completed(ticket, 0.05, throttled=True)
     assert adaptive.decreases == 1
     assert adaptive.throttled_requests == 8
-    # 0.9 × the rate sent at (28 starts in 0.2 s), capped at the accepted rate / 0.75.
-    assert adaptive.rate == pytest.approx(0.9 * min(28 / 0.2, 20 / 0.2 / 0.75))
+    # 0.9 × the rate sent at (28 starts in 0.19 s), capped at the accepted rate / 0.75.
+    assert adaptive.rate == pytest.approx(0.9 * min(28 / 0.19, 20 / 0.19 / 0.75))
 
 
 def test_the_rate_never_drops_below_one_request_per_window():

@@ -37,6 +37,8 @@ def test_a_request_bucket_admits_its_burst_then_its_rate():
     admitted = [not quotas.admit("iottwinmaker", "BatchPutPropertyValues", {}).throttled
                 for _ in range(3)]
     assert admitted == [True, True, False]
+    stats = quotas.stats()["iottwinmaker"]
+    assert (stats["admitted"], stats["throttled"]) == (7, 4)
 
 
 def test_other_operations_and_unconfigured_services_are_not_throttled():
