@@ -70,15 +70,16 @@ class _PoolGroup:
         ready = [t for t in times if t <= now]
         return min(ready) + linger if ready else min(times)
 
-    def release(self, service: Service, now: float, linger: float,
-                force: bool) -> List[Request]:
+    def release(self, service: Service, now: float, linger: float) -> List[Request]:
+        """The full requests among the entries due, and the partial one once the
+        oldest entry due has waited ``linger`` for others to fill it."""
         ready = [(t, item) for t, item in self.waiting.values() if t <= now]
         if not ready:
             return []
         limits, entry_id = service.limits, service.entry_id
         full, leftover = split_full([item for _, item in ready], limits, entry_id)
         released = [item for request in full for item in request.items]
-        if leftover and (force or min(self.waiting[id(i)][0] for i in leftover) + linger <= now):
+        if leftover and min(self.waiting[id(i)][0] for i in leftover) + linger <= now:
             partial = pack(leftover, limits, entry_id)
             full += partial
             released += leftover
@@ -132,7 +133,6 @@ class SendLoop:
         self._ready: Deque[Tuple[Request, Any]] = collections.deque()
         self._head_start: Optional[float] = None  # booked start of the head request
         self._in_flight: Dict[concurrent.futures.Future, Tuple[Request, Any, int]] = {}
-        self._keys_in_flight: Dict[Hashable, int] = collections.Counter()
         self._pool: Dict[Tuple[Hashable, Any], _PoolGroup] = {}
         self._tracks: Dict[int, _Track] = {}
         self._pending_items = 0
@@ -187,9 +187,7 @@ class SendLoop:
         for key in list(self._pool):
             group = self._pool[key]
             window = key[1]
-            # Nothing in flight of this key: no more entries can join the pool's.
-            alone = not self._keys_in_flight.get(key)
-            for request in group.release(self._service, now, self._linger, alone):
+            for request in group.release(self._service, now, self._linger):
                 self._ready.append((request, window))
             if not group.waiting:
                 del self._pool[key]
@@ -216,7 +214,6 @@ class SendLoop:
             ticket = self._concurrency.ticket()
             future = self._executor.submit(self._work, request, attempts)
             self._in_flight[future] = (request, window, ticket)
-            self._keys_in_flight[(request.scope, window)] += 1
             started += 1
         return started
 
@@ -232,9 +229,6 @@ class SendLoop:
     def _harvest(self, future: concurrent.futures.Future) -> Tuple[SendOutcome, Any]:
         request, window, ticket = self._in_flight.pop(future)
         key = (request.scope, window)
-        self._keys_in_flight[key] -= 1
-        if not self._keys_in_flight[key]:
-            del self._keys_in_flight[key]
         done: _Done = future.result()  # a RequestFailedError (fail-fast) propagates here
         outcome = done.outcome
         now = self._clock()
