@@ -34,6 +34,9 @@ from beam_batchput.core.service import Item, Request, Service
 
 __all__ = ["SendLoop"]
 
+# The share of a request's entries throttled that slows the writer down.
+_ENTRY_THROTTLING_SHARE = 0.5
+
 
 @dataclasses.dataclass
 class _Track:
@@ -236,7 +239,13 @@ class SendLoop:
         whole_throttled = bool(outcome.request_errors and throttled)
         # botocore counted the final throttled answer too when it gave up on it.
         hidden = max(0, done.hidden_throttles - (1 if whole_throttled else 0))
-        self._concurrency.completed(ticket, done.latency, bool(throttled) or hidden > 0)
+        # Implementation note: a few entries throttled in an accepted request
+        # are a busy resource (e.g. one SiteWise property), retried after their
+        # backoff; most of them throttled is an account's data-point quota, as
+        # much a signal to slow down as a whole request refused.
+        slow_down = (whole_throttled or hidden > 0
+                     or len(throttled) >= _ENTRY_THROTTLING_SHARE * len(request.items))
+        self._concurrency.completed(ticket, done.latency, slow_down)
         outcome.throttled_requests += hidden + (1 if throttled else 0)
         outcome.throttled_items += len(throttled)
         outcome.throttled_seconds += done.hidden_seconds
