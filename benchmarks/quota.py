@@ -249,8 +249,7 @@ def retry_packing(records: int, properties: int = 1000) -> Dict[str, Any]:
     bound = first + _bound(list(retried.values()))
     return {"figure": "retry-packing", "records": records, "requests": len(writes),
             "first_pass_bound": first, "retry_bound": bound - first,
-            "first_pass_requests": len(writes) - retry_requests,
-            "retry_requests": retry_requests,
+            "requests_resending_an_entry": retry_requests,
             "dead_letters": result["dead_letters"], "ratio": len(writes) / bound,
             "target": "<= 1.1", "met": len(writes) / bound <= 1.1}
 

@@ -131,8 +131,9 @@ class SendLoop:
                                            retry.max_backoff_seconds, random=random)
         self._meter = meter or ThrottleMeter(clock)
         # Implementation note: a partial retry request waits this long after
-        # its first entry is due, for entries of other requests to fill it.
-        self._linger = retry.initial_backoff_seconds
+        # its first entry is due, for entries of other requests to fill it
+        # (ten first backoffs: retries of a second of sending meet).
+        self._linger = min(retry.max_backoff_seconds, 10 * retry.initial_backoff_seconds)
         self._ready: Deque[Tuple[Request, Any]] = collections.deque()
         self._head_start: Optional[float] = None  # booked start of the head request
         self._in_flight: Dict[concurrent.futures.Future, Tuple[Request, Any, int]] = {}
