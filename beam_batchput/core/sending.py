@@ -70,8 +70,8 @@ class SendFn(beam.DoFn):
 
     def __init__(self, service: Service, client_factory: Callable[[], Any],
                  retry: RetryConfig, max_in_flight: int, fail_fast: bool,
-                 clock: Optional[Clock] = None, sending: Optional[SendingConfig] = None,
-                 caps_key: str = "") -> None:
+                 clock: Optional[Clock] = None, receipts: bool = True,
+                 sending: Optional[SendingConfig] = None, caps_key: str = "") -> None:
         self._service = service
         self._client_factory = client_factory
         self._retry = retry
@@ -80,6 +80,7 @@ class SendFn(beam.DoFn):
         self._clock = clock or Clock()
         self._sending = sending or SendingConfig()
         self._caps_key = caps_key
+        self._receipts = receipts
 
     def setup(self) -> None:
         self._client = self._client_factory()
@@ -125,7 +126,7 @@ class SendFn(beam.DoFn):
 
     def _emit(self, outcome: SendOutcome, window: Any) -> Iterator[Any]:
         name, windows = self._service.name, (window,)
-        for settled in outcome.written:
+        for settled in outcome.written if self._receipts else ():
             item = settled.item
             # One receipt per record: built from positional fields and the
             # timestamp in micros, without a Timestamp object per record.

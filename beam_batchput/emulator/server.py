@@ -128,6 +128,10 @@ class Emulator:
             :class:`~beam_batchput.emulator.quotas.QuotaConfig`, or None; or a
             JSON/YAML file path holding that mapping. A service not named is
             not throttled. The buckets run on ``clock``'s monotonic time.
+        replay_answers: Service name → how it answers a write of a value it
+            already holds (``connect``: ``success``, ``failed`` or ``exception``;
+            ``iottwinmaker``: ``overwrite`` or ``conflict``), over the config's
+            ``replay_answer`` keys.
 
     Raises:
         ValueError: On a non-loopback host, a bad port, config, fault or quota config.
@@ -137,7 +141,9 @@ class Emulator:
                  credentials: Optional[Mapping[str, str]] = None,
                  faults: Union[None, str, "os.PathLike[str]", FaultsSource] = None,
                  clock: Union[Clock, Callable[[], float], None] = None,
-                 quotas: Union[None, str, "os.PathLike[str]", QuotasSource] = None) -> None:
+                 quotas: Union[None, str, "os.PathLike[str]", QuotasSource] = None,
+
+                 replay_answers: Optional[Mapping[str, str]] = None) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -156,7 +162,13 @@ class Emulator:
                           DeprecationWarning, stacklevel=2)
             clock = CallableClock(wall=clock)
         self._clock = clock = clock or SYSTEM_CLOCK
-        handlers = {cls.service: cls(sections[cls.service], self._store, clock)
+        replay_answers = {canonical_service(name): answer
+                          for name, answer in (replay_answers or {}).items()}
+        unknown = sorted(set(replay_answers) - set(SERVICES))
+        if unknown:
+            raise ValueError("replay_answers names unknown service(s) %s" % ", ".join(unknown))
+        handlers = {cls.service: cls(sections[cls.service], self._store, clock,
+                                     replay_answers.get(cls.service))
                     for cls in HANDLERS}
         self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
                                       self._store, self._log, sleep=clock.sleep,

@@ -113,6 +113,16 @@ def test_limit_values_themselves_are_accepted(sitewise):
         entries=[entry(values=extremes)])["errorEntries"] == []
 
 
+def test_the_empty_string_is_a_string_value(sitewise):
+    # The documented pattern ^$|[^\u0000-\u001F\u007F]+ admits it.
+    emulator, client = sitewise()
+    answer = client.batch_put_asset_property_value(entries=[entry(values=[
+        tqv(stringValue="")])])
+    assert answer["errorEntries"] == []
+    [point] = emulator.snapshot()["iotsitewise"]["values"]["/plant/t1/power"]
+    assert point["value"] == {"stringValue": ""}
+
+
 def test_timestamps_outside_the_window_fail_with_timestamp_out_of_range(sitewise):
     emulator, client = sitewise()
     times = [NOW - 7 * DAY - 1, NOW - 7 * DAY, NOW + 600, NOW + 601]
