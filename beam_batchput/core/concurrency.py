@@ -5,6 +5,15 @@ requests at once, as fast as they complete) and :class:`AdaptiveConcurrency`,
 which adapts to what the service accepts: additive increase while requests
 succeed, multiplicative decrease on throttling. Knows no Beam; the clock is
 injected. Not thread-safe: the send step calls it from its bundle thread only.
+
+Implementation note: Beam 2.77's ``apache_beam.io.components`` was weighed and
+not used. Its ``AdaptiveThrottler`` (client-side throttling from the SRE book)
+drops or delays a request at random once requests exceed ``overload_ratio``
+times the successes, so it lets through refusals up to that ratio by design,
+sleeps a fixed 5 s on the calling thread, and takes neither the clock nor the
+randomness injected; its ``EnvoyRateLimiter`` needs an external Envoy rate-limit
+service over gRPC. The writer keeps Beam's ``cumulativeThrottlingSeconds``
+counter name (``ThrottlingSignaler`` reports the same).
 """
 
 from __future__ import annotations

@@ -296,6 +296,6 @@ class RequestSender:
         outcome = SendOutcome()
         to_retry = self._send_once(client, request, 0, outcome)
         for settled_list in (outcome.written, outcome.failed):
-            settled_list[:] = [dataclasses.replace(s, attempts=attempts.get(id(s.item), 1))
+            settled_list[:] = [s._replace(attempts=attempts.get(id(s.item), 1))
                                for s in settled_list]
         return outcome, to_retry
