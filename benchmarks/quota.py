@@ -180,8 +180,10 @@ def _run(emulator: EmulatorProcess, quota: Optional[Dict[str, Any]], modes: List
 
 
 def quota_figures(seconds: float, max_in_flight: int = 8, latency_ms: float = 50.0,
-                  calibration_records: int = 30_000) -> List[Dict[str, Any]]:
-    """The quota figures; see the module docstring."""
+                  calibration_records: int = 30_000, modes: Optional[List[str]] = None,
+                  workers: int = 4) -> List[Dict[str, Any]]:
+    """The quota figures; see the module docstring. ``modes`` and ``workers``
+    narrow them (the quick harness runs fewer)."""
     emulator = EmulatorProcess(faults={_SERVICE: {"latency_ms": latency_ms}})
     try:
         # An unlimited bucket counts the requests: the unthrottled rate.
@@ -193,13 +195,16 @@ def quota_figures(seconds: float, max_in_flight: int = 8, latency_ms: float = 50
         records = int(quota * seconds * 100)
         config = {"requests_per_second": quota}
         rows: List[Dict[str, Any]] = []
-        for mode in _MODES:
+        for mode in modes or list(_MODES):
             run = _run(emulator, config, [mode], records, max_in_flight)
             rows.append(_quota_row("quota", mode, run, quota, unthrottled))
-        shared = _run(emulator, config, ["adaptive"] * 4, records // 4, max_in_flight)
-        rows.append(_quota_row("quota-4-workers", "adaptive", shared, quota, unthrottled))
+        shared = _run(emulator, config, ["adaptive"] * workers, records // workers,
+                      max_in_flight)
+        rows.append(_quota_row("quota-%d-workers" % workers, "adaptive", shared, quota,
+                               unthrottled))
         rates = [w["written"] / w["elapsed"] for w in shared["workers"]]
-        rows.append({"figure": "quota-4-workers-evenness", "writer": _MODES["adaptive"],
+        rows.append({"figure": "quota-%d-workers-evenness" % workers,
+                     "writer": _MODES["adaptive"],
                      "points_per_second": [round(r) for r in rates],
                      "ratio": min(rates) / max(rates), "target": "(report)", "met": True})
     finally:

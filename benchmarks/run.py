@@ -456,8 +456,11 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     if "retry-packing" in chosen:
         rows.append(quota.retry_packing(3000 if quick else 50_000))
     if "quota" in chosen:
-        rows += quota.quota_figures(3.0 if quick else 60.0,
-                                    calibration_records=3000 if quick else 30_000)
+        if quick:
+            rows += quota.quota_figures(2.0, calibration_records=2000, modes=["adaptive"],
+                                        workers=2)
+        else:
+            rows += quota.quota_figures(60.0)
     print("machine: %s, %d cores, Python %s" % (platform.machine(), os.cpu_count() or 0,
                                                 platform.python_version()))
     print(table(rows))
