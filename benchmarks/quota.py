@@ -227,7 +227,7 @@ def _quota_row(figure: str, mode: str, run: Dict[str, Any], quota: float,
             "met": met}
 
 
-def retry_packing(records: int, properties: int = 1000) -> Dict[str, Any]:
+def retry_packing(records: int, properties: int = _PROPERTIES) -> Dict[str, Any]:
     """Requests with one entry in ten failing once, against the packing bound."""
     emulator = EmulatorProcess(faults={_SERVICE: {"entry_retryable_error_rate": 0.1,
                                                   "seed": 16}})

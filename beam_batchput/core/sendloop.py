@@ -64,21 +64,37 @@ class _PoolGroup:
 
     def __init__(self) -> None:
         self.waiting: Dict[int, Tuple[float, Item]] = {}
+        # Requests failed whole, resent as they were: a replay of one keeps
+        # its idempotency token (DataZone's clientToken derives from content).
+        self.whole: List[Tuple[float, Request]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.waiting or self.whole)
 
     def add(self, item: Item, ready_at: float) -> None:
         self.waiting[id(item)] = (ready_at, item)
 
     def next_event(self, now: float, linger: float) -> float:
         times = [t for t, _ in self.waiting.values()]
+        if self.whole:
+            return min([t for t, _ in self.whole]
+                       + ([self._next_partial(now, linger, times)] if times else []))
+        return self._next_partial(now, linger, times)
+
+    @staticmethod
+    def _next_partial(now: float, linger: float, times: List[float]) -> float:
         ready = [t for t in times if t <= now]
         return min(ready) + linger if ready else min(times)
 
     def release(self, service: Service, now: float, linger: float) -> List[Request]:
-        """The full requests among the entries due, and the partial one once the
-        oldest entry due has waited ``linger`` for others to fill it."""
+        """The requests failed whole that are due, the full requests among the
+        entries due, and the partial one once the oldest entry due has waited
+        ``linger`` for others to fill it."""
+        due = [request for t, request in self.whole if t <= now]
+        self.whole = [(t, request) for t, request in self.whole if t > now]
         ready = [(t, item) for t, item in self.waiting.values() if t <= now]
         if not ready:
-            return []
+            return due
         limits, entry_id = service.limits, service.entry_id
         full, leftover = split_full([item for _, item in ready], limits, entry_id)
         released = [item for request in full for item in request.items]
@@ -88,7 +104,7 @@ class _PoolGroup:
             released += leftover
         for item in released:
             del self.waiting[id(item)]
-        return full
+        return due + full
 
 
 class SendLoop:
@@ -193,7 +209,7 @@ class SendLoop:
             window = key[1]
             for request in group.release(self._service, now, self._linger):
                 self._ready.append((request, window))
-            if not group.waiting:
+            if not group:
                 del self._pool[key]
 
     def _start_ready(self) -> int:
@@ -254,6 +270,9 @@ class SendLoop:
         outcome.bytes_sent += done.body_bytes or sum(item.size for item in request.items)
         longest_throttle_wait = 0.0
         group = None
+        whole = bool(outcome.request_errors) and len(done.to_retry) == len(request.items)
+        again: List[Item] = []
+        latest = now
         for item, code, message, is_throttling in done.to_retry:
             track = self._tracks[id(item)]
             if is_throttling:
@@ -280,7 +299,17 @@ class SendLoop:
             outcome.retried_items += 1
             if group is None:
                 group = self._pool.setdefault(key, _PoolGroup())
-            group.add(item, now + delay)
+            if whole:
+                again.append(item)
+                latest = max(latest, now + delay)
+            else:
+                group.add(item, now + delay)
+        if again:
+            if len(again) == len(request.items):
+                group.whole.append((latest, request))
+            else:  # some records ran out of budget: the rest go on together
+                for item in again:
+                    group.add(item, latest)
         outcome.throttled_seconds += longest_throttle_wait
         for settled in outcome.written + outcome.failed:
             self._tracks.pop(id(settled.item), None)
