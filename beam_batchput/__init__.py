@@ -8,7 +8,7 @@ import importlib
 from typing import Any, Dict, List
 
 from beam_batchput import registry as _registry
-from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
+from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig, SendingConfig
 from beam_batchput.core.errors import DeadLetterThresholdExceeded, RequestFailedError
 from beam_batchput.core.records import DeadLetter, Receipt, Stage
 
@@ -21,7 +21,8 @@ _LAZY: Dict[str, str] = {
 }
 
 __all__ = sorted(["BatchingConfig", "ClientConfig", "DeadLetter", "DeadLetterThresholdExceeded",
-                  "Receipt", "RequestFailedError", "RetryConfig", "Stage", *_LAZY])
+                  "Receipt", "RequestFailedError", "RetryConfig", "SendingConfig", "Stage",
+                  *_LAZY])
 
 __version__ = "0.1.0"
 

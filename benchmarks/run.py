@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_batchput.writers import WRITERS
-from benchmarks import stub
+from benchmarks import quota, stub
 from benchmarks.workloads import Workload, workloads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -408,7 +408,7 @@ def table(rows: List[Dict[str, Any]]) -> str:
     for row in rows:
         detail = {k: v for k, v in row.items()
                   if k not in ("figure", "ratio", "target", "met")}
-        shown = ", ".join("%s=%s" % (k, ("%.1f" % v) if isinstance(v, float) else v)
+        shown = ", ".join("%s=%s" % (k, ("%.3g" % v) if isinstance(v, float) else v)
                           for k, v in detail.items())
         lines.append("| %s | %s | %.3f | %s | %s |" % (
             row["figure"], shown, row["ratio"], row["target"],
@@ -423,7 +423,7 @@ FULL_FILL_RECORDS = {"iotsitewise": 50_000, "iottwinmaker": 50_000, "datazone": 
 
 #: The figures, in the order the table shows them: 1 fill, 2 cpu, 3 memory,
 #: 4 latency hiding, 5 added latency.
-FIGURES = ("fill", "cpu", "memory", "latency", "added-latency")
+FIGURES = ("fill", "cpu", "memory", "latency", "added-latency", "retry-packing", "quota")
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
@@ -453,6 +453,14 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
                                in_flight=[1, 2, 8] if quick else [1, 2, 4, 8, 16])
     if "added-latency" in chosen:
         rows.append(added_latency(*((2.0, 0.5) if quick else (20.0, 2.0))))
+    if "retry-packing" in chosen:
+        rows.append(quota.retry_packing(3000 if quick else 50_000))
+    if "quota" in chosen:
+        if quick:
+            rows += quota.quota_figures(2.0, calibration_records=2000, modes=["adaptive"],
+                                        workers=2)
+        else:
+            rows += quota.quota_figures(60.0)
     print("machine: %s, %d cores, Python %s" % (platform.machine(), os.cpu_count() or 0,
                                                 platform.python_version()))
     print(table(rows))

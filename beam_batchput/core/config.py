@@ -7,7 +7,7 @@ import math
 from typing import Any, Optional, Union
 
 __all__ = ["DEFAULT_MAX_IN_FLIGHT", "BatchingConfig", "ClientConfig", "RetryConfig",
-           "positive_int"]
+           "SendingConfig", "positive_int"]
 
 #: Requests a writer sends at once per DoFn instance, unless told otherwise.
 DEFAULT_MAX_IN_FLIGHT = 4
@@ -49,26 +49,67 @@ class RetryConfig:
     """How failed entries and transient request errors are retried.
 
     Args:
-        max_attempts: Sends per record at most, the first one included.
+        max_attempts: Sends per record at most, the first one included; throttled
+            sends do not count.
         initial_backoff_seconds: Upper bound of the first jittered delay.
         max_backoff_seconds: Cap of any single delay.
-        max_retry_seconds: Time budget of one request's retries; past it the
-            remaining records are dead-lettered (stage ``retries_exhausted``).
+        max_retry_seconds: Time budget of a record's retries after errors other
+            than throttling: the time of those failed sends and of their
+            backoffs (not time queued behind throttled requests); past it the
+            record is dead-lettered (stage ``retries_exhausted``).
+        max_throttled_seconds: Time budget of a record's retries after
+            throttling, from its first throttled send. Throttled sends do not
+            count against ``max_attempts``: while this budget lasts a throttled
+            record is retried, and the input waits meanwhile.
     """
 
     max_attempts: int = 5
     initial_backoff_seconds: float = 0.1
     max_backoff_seconds: float = 10.0
     max_retry_seconds: float = 120.0
+    max_throttled_seconds: float = 900.0
 
     def __post_init__(self) -> None:
         _positive_int("max_attempts", self.max_attempts)
         _positive_number("initial_backoff_seconds", self.initial_backoff_seconds)
         _positive_number("max_backoff_seconds", self.max_backoff_seconds)
         _positive_number("max_retry_seconds", self.max_retry_seconds)
+        _positive_number("max_throttled_seconds", self.max_throttled_seconds)
         _require(self.max_backoff_seconds >= self.initial_backoff_seconds,
                  "max_backoff_seconds", self.max_backoff_seconds,
                  ">= initial_backoff_seconds (%r)" % self.initial_backoff_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class SendingConfig:
+    """How fast a send step sends.
+
+    Args:
+        adaptive_concurrency: Adapt the requests in flight (between 1 and
+            ``max_in_flight``) to what the service accepts: additive increase
+            while requests succeed, multiplicative decrease when it throttles.
+            The writer then makes every retry itself (botocore's own retries
+            are turned off on its client), so resends are paced too.
+            ``False`` keeps ``max_in_flight`` requests in flight whatever it
+            answers, and botocore's retries as configured.
+        max_requests_per_second: A cap on the requests each worker process
+            starts per second (e.g. its share of a quota shared with other
+            writers); None for no cap.
+        max_records_per_second: A cap on the records (data points, messages,
+            values) sent per second and worker process, for quotas that count
+            them; None for no cap.
+    """
+
+    adaptive_concurrency: bool = True
+    max_requests_per_second: Optional[float] = None
+    max_records_per_second: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.adaptive_concurrency, bool), "adaptive_concurrency",
+                 self.adaptive_concurrency, "a bool")
+        for name in ("max_requests_per_second", "max_records_per_second"):
+            if getattr(self, name) is not None:
+                _positive_number(name, getattr(self, name))
 
 
 @dataclasses.dataclass(frozen=True)

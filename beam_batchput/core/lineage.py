@@ -73,7 +73,7 @@ def _without_userinfo(url: str) -> str:
 def display_items(service: str, operation: str, client: Optional[ClientConfig],
                   batching: BatchingConfig, retry: RetryConfig, max_in_flight: int,
                   fail_fast: bool, dead_letter_threshold: Optional[float],
-                  threshold_windowing: Any) -> Dict[str, Any]:
+                  threshold_windowing: Any, sending: Any = None) -> Dict[str, Any]:
     """The display data of a writer (a ``display_data()`` mapping).
 
     Args:
@@ -86,6 +86,7 @@ def display_items(service: str, operation: str, client: Optional[ClientConfig],
         fail_fast: Whether non-transient request errors raise.
         dead_letter_threshold: The threshold, or None.
         threshold_windowing: The threshold's windowing, or None.
+        sending: The :class:`~beam_batchput.core.config.SendingConfig`, or None.
     """
     items: Dict[str, Any] = {"service": service, "operation": operation}
     if client is None:
@@ -108,6 +109,12 @@ def display_items(service: str, operation: str, client: Optional[ClientConfig],
         "max_in_flight": max_in_flight,
         "fail_fast": fail_fast,
     })
+    if sending is not None:
+        items["adaptive_concurrency"] = bool(sending.adaptive_concurrency)
+        items["max_throttled_seconds"] = float(retry.max_throttled_seconds)
+        for name in ("max_requests_per_second", "max_records_per_second"):
+            if getattr(sending, name) is not None:
+                items[name] = float(getattr(sending, name))
     if dead_letter_threshold is not None:
         items["dead_letter_threshold"] = float(dead_letter_threshold)
         items["threshold_windowing"] = str(threshold_windowing or "the input's")

@@ -37,6 +37,12 @@ class WriterMetrics:
         # The name Dataflow's autoscaler reads as time spent throttled.
         self.throttled_seconds = Metrics.counter(namespace, "cumulativeThrottlingSeconds")
         self.records_per_request = Metrics.distribution(namespace, "records_per_request")
+        self.throttled_requests = Metrics.counter(namespace, "throttled_requests")
+        self.throttled_records = Metrics.counter(namespace, "throttled_records")
+        self.request_latency_ms = Metrics.distribution(namespace, "request_latency_ms")
+        self.bytes_sent = Metrics.counter(namespace, "bytes_sent")
+        # The adaptive limit of requests in flight, as last set.
+        self.in_flight_limit = Metrics.gauge(namespace, "requests_in_flight_limit")
         self._throttled_carry = 0.0
 
     def record(self, outcome: SendOutcome) -> None:
@@ -62,3 +68,11 @@ class WriterMetrics:
                 self._throttled_carry -= whole
         for count in outcome.items_per_request:
             self.records_per_request.update(count)
+        if outcome.throttled_requests:
+            self.throttled_requests.inc(outcome.throttled_requests)
+        if outcome.throttled_items:
+            self.throttled_records.inc(outcome.throttled_items)
+        for latency in outcome.latencies:
+            self.request_latency_ms.update(int(latency * 1000))
+        if outcome.bytes_sent:
+            self.bytes_sent.inc(outcome.bytes_sent)

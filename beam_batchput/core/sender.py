@@ -65,6 +65,10 @@ class SendOutcome:
     unmatched_errors: int = 0
     split_requests: int = 0
     collisions: int = 0
+    throttled_requests: int = 0
+    throttled_items: int = 0
+    latencies: List[float] = dataclasses.field(default_factory=list)
+    bytes_sent: int = 0
 
 
 @dataclasses.dataclass
@@ -281,3 +285,23 @@ class RequestSender:
             for request in pack(part, self._service.limits, self._service.entry_id):
                 to_retry.extend(self._send_once(client, request, attempt, outcome))
         return to_retry
+
+    def attempt(self, client: Any, request: Request, attempts: Dict[int, int]
+                ) -> Tuple[SendOutcome, List[Tuple[Item, str, str, bool]]]:
+        """Sends ``request`` once, without retrying or sleeping.
+
+        Args:
+            client: The boto3 client.
+            request: The request (its items may be on different attempts).
+            attempts: ``id(item)`` → the item's sends so far, this one included.
+
+        Returns:
+            ``(outcome, to_retry)``: the items this answer settles, and
+            ``(item, code, message, throttled)`` for each retryable failure.
+        """
+        outcome = SendOutcome()
+        to_retry = self._send_once(client, request, 0, outcome)
+        for settled_list in (outcome.written, outcome.failed):
+            settled_list[:] = [s._replace(attempts=attempts.get(id(s.item), 1))
+                               for s in settled_list]
+        return outcome, to_retry

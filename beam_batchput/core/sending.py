@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
@@ -12,20 +12,25 @@ from apache_beam.utils import windowed_value
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_batchput.core.botocore_throttling import ThrottleMeter, take_retries_over
 from beam_batchput.core.clock import Clock
-from beam_batchput.core.config import ClientConfig, RetryConfig
+from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
+from beam_batchput.core.config import ClientConfig, RetryConfig, SendingConfig
 from beam_batchput.core.lineage import SinkLineage, region_of
 from beam_batchput.core.logs import DeadLetterLog, log_fields
 from beam_batchput.core.metrics import WriterMetrics
 from beam_batchput.core.prepare import FAILED, dead_letter
+from beam_batchput.core.ratecap import shared_caps
 from beam_batchput.core.records import Receipt
 from beam_batchput.core.sender import RequestSender, SendOutcome, Settled
+from beam_batchput.core.sendloop import SendLoop
 from beam_batchput.core.service import Request, Service
 
 __all__ = ["ClientFactory", "SendFn"]
 
 _LOG = logging.getLogger(__name__)
-# Requests a send step holds per worker thread, sending or waiting to.
+# Requests' worth of items a send step holds per worker thread: queued, in
+# flight or waiting for a retry; past it the input waits.
 _QUEUED_PER_SENDER = 4
 
 
@@ -53,18 +58,22 @@ class ClientFactory:
 
 
 class SendFn(beam.DoFn):
-    """Sends requests, up to ``max_in_flight`` at once; emits receipts and dead letters.
+    """Sends requests through a :class:`~beam_batchput.core.sendloop.SendLoop`; emits
+    receipts and dead letters.
 
-    Each request, with its retries, runs in one of ``max_in_flight`` worker
-    threads; up to ``_QUEUED_PER_SENDER`` times as many wait their turn, so the
-    bundle's thread goes on batching while the workers send. Results are
-    harvested on the bundle's thread, as requests complete and at the end of
-    the bundle, so nothing is in flight when a bundle commits.
+    Requests run in up to ``max_in_flight`` worker threads, as many at once as
+    the concurrency strategy allows (adaptive unless ``sending`` says
+    otherwise); entries to retry wait in the loop's pool and go out again
+    packed together. The bundle's thread goes on batching while the workers
+    send, waits while too much is pending (backpressure: the input is held,
+    memory stays bounded), and drains the loop in ``finish_bundle``, so nothing
+    is in flight or waiting when a bundle commits.
     """
 
     def __init__(self, service: Service, client_factory: Callable[[], Any],
                  retry: RetryConfig, max_in_flight: int, fail_fast: bool,
                  clock: Optional[Clock] = None, receipts: bool = True,
+                 sending: Optional[SendingConfig] = None, caps_key: str = "",
                  log_interval_seconds: float = 0.0) -> None:
         self._service = service
         self._client_factory = client_factory
@@ -72,35 +81,44 @@ class SendFn(beam.DoFn):
         self._max_in_flight = max_in_flight
         self._fail_fast = fail_fast
         self._clock = clock or Clock()
+        self._sending = sending or SendingConfig()
+        self._caps_key = caps_key
         self._receipts = receipts
         self._log_interval_seconds = log_interval_seconds
 
     def setup(self) -> None:
         self._client = self._client_factory()
+        meter = ThrottleMeter(self._clock)
+        meter.attach(self._client)
         self._sender = RequestSender(self._service, self._retry, fail_fast=self._fail_fast,
                                      clock=self._clock)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self._max_in_flight,
             thread_name_prefix="beam_batchput-%s" % self._service.name)
         self._metrics = WriterMetrics(self._service.name)
-        self._pending: List[Tuple[concurrent.futures.Future, Any]] = []
         self._log = DeadLetterLog(_LOG, self._service.name, self._log_interval_seconds,
                                   self._clock.monotonic)
         self._lineage = SinkLineage(self._service.name, region_of(self._client))
-
-    def start_bundle(self) -> None:
-        self._pending = []
+        sending = self._sending
+        if sending.adaptive_concurrency:
+            take_retries_over(self._client)
+            concurrency: FixedConcurrency = AdaptiveConcurrency(self._max_in_flight,
+                                                                clock=self._clock)
+        else:
+            concurrency = FixedConcurrency(self._max_in_flight)
+        caps = shared_caps("%s|%s" % (self._service.name, self._caps_key),
+                           sending.max_requests_per_second, sending.max_records_per_second)
+        self._loop = SendLoop(
+            self._service, self._sender, self._client, self._executor, concurrency, self._retry,
+            caps=caps, clock=self._clock, meter=meter,
+            max_pending_items=self._max_in_flight * _QUEUED_PER_SENDER
+            * self._service.limits.max_items)
 
     def process(self, request: Request, window=beam.DoFn.WindowParam) -> Iterator[Any]:
-        if len(self._pending) >= self._max_in_flight * _QUEUED_PER_SENDER:
-            yield from self._harvest(concurrent.futures.FIRST_COMPLETED)
-        future = self._executor.submit(self._sender.send, self._client, request)
-        self._pending.append((future, window))
-        if any(f.done() for f, _ in self._pending):
-            yield from self._harvest(None)
+        yield from self._emit_all(self._loop.submit(request, window))
 
     def finish_bundle(self) -> Iterator[Any]:
-        yield from self._harvest(concurrent.futures.ALL_COMPLETED)
+        yield from self._emit_all(self._loop.drain())
         self._lineage.report()
         self._log.flush()
 
@@ -112,21 +130,18 @@ class SendFn(beam.DoFn):
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def _harvest(self, wait_for: Optional[str]) -> Iterator[Any]:
-        if wait_for is not None and self._pending:
-            concurrent.futures.wait([f for f, _ in self._pending], return_when=wait_for)
-        done = [(f, w) for f, w in self._pending if f.done()]
-        self._pending = [(f, w) for f, w in self._pending if not f.done()]
-        for future, window in done:
-            outcome: SendOutcome = future.result()
+    def _emit_all(self, outcomes: Iterator[Tuple[SendOutcome, Any]]) -> Iterator[Any]:
+        for outcome, window in outcomes:
             self._metrics.record(outcome)
+            self._metrics.in_flight_limit.set(self._loop.limit)
             yield from self._emit(outcome, window)
 
     def _emit(self, outcome: SendOutcome, window: Any) -> Iterator[Any]:
         name, windows = self._service.name, (window,)
+        for settled in outcome.written:
+            self._lineage.note(settled.item.resource)
         for settled in outcome.written if self._receipts else ():
             item = settled.item
-            self._lineage.note(item.resource)
             # One receipt per record: built from positional fields and the
             # timestamp in micros, without a Timestamp object per record.
             yield windowed_value.create(

@@ -34,6 +34,7 @@ from beam_batchput.core.config import (
     BatchingConfig,
     ClientConfig,
     RetryConfig,
+    SendingConfig,
     positive_int,
 )
 from beam_batchput.core.dead_letters import check_threshold, validate_threshold
@@ -96,6 +97,14 @@ class AwsBatchWrite(beam.PTransform):
         fail_fast: Raise on a non-transient whole-request error (access
             denied, resource not found...) instead of dead-lettering its records,
             and on an entry refused as not found or denied.
+        adaptive_concurrency: Adapt the requests in flight to what the service
+            accepts (see :class:`SendingConfig`); ``False`` keeps
+            ``max_in_flight`` in flight.
+        max_requests_per_second: A cap on requests started per second and
+            worker process, to share a quota with other writers.
+        max_records_per_second: A cap on records sent per second and worker
+            process, for quotas that count data points.
+        sending: A full :class:`SendingConfig`; exclusive with the three above.
         clock: The :class:`~beam_batchput.core.clock.Clock` of retries, the
             buffering timer, ``failed_at`` and services' time-window checks;
             the system clock unless given (tests pass their own).
@@ -126,6 +135,10 @@ class AwsBatchWrite(beam.PTransform):
                  max_buffering_seconds: Optional[float] = None,
                  batching: Optional[BatchingConfig] = None,
                  retry: Optional[RetryConfig] = None, fail_fast: bool = False,
+                 adaptive_concurrency: Optional[bool] = None,
+                 max_requests_per_second: Optional[float] = None,
+                 max_records_per_second: Optional[float] = None,
+                 sending: Optional[SendingConfig] = None,
                  clock: Optional[Clock] = None, receipts: str = "per_record",
                  dead_letter_threshold: Optional[float] = None,
                  threshold_windowing: Optional[WindowFn] = None,
@@ -162,6 +175,14 @@ class AwsBatchWrite(beam.PTransform):
         if clock is not None:
             service = copy.copy(service)
             service.clock = clock
+        loose_sending = dict(adaptive_concurrency=adaptive_concurrency,
+                             max_requests_per_second=max_requests_per_second,
+                             max_records_per_second=max_records_per_second)
+        given = {k: v for k, v in loose_sending.items() if v is not None}
+        if sending is not None and given:
+            raise ValueError("sending=%r cannot be combined with %s"
+                             % (sending, ", ".join(sorted(given))))
+        self._sending = sending or SendingConfig(**given)
         self._service = service
         self._clock = clock or SYSTEM_CLOCK
         # Shown as display data; None when a custom factory builds the client.
@@ -201,7 +222,8 @@ class AwsBatchWrite(beam.PTransform):
     def display_data(self) -> Dict[str, Any]:
         return display_items(self._service.name, self._service.operation, self._client_config,
                              self._batching, self._retry, self._max_in_flight, self._fail_fast,
-                             self._dead_letter_threshold, self._threshold_windowing)
+                             self._dead_letter_threshold, self._threshold_windowing,
+                             self._sending)
 
     def _finish(self, records: beam.PCollection, written: beam.PCollection,
                 failed: beam.PCollection) -> Any:
@@ -241,15 +263,16 @@ class AwsBatchWrite(beam.PTransform):
         # Prism loses state of stateful steps whose bundles it splits: see
         # _runner_support.keep_bundles_whole.
         _runner_support.keep_bundles_whole(records)
-        batch_fn = batch_fn_class(bool(records.is_bounded), self._state_tag(records),
+        tag = self._state_tag(records)
+        batch_fn = batch_fn_class(bool(records.is_bounded), tag,
                                   TimeDomain.REAL_TIME if records.is_bounded else
                                   _runner_support.buffering_time_domain(records, self.label))
         requests = prepared["items"] | "Batch" >> beam.ParDo(
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(SendFn(
             service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
-            self._clock, receipts=self._receipts == "per_record",
-            log_interval_seconds=log_interval)
+            self._clock, receipts=self._receipts == "per_record", sending=self._sending,
+            caps_key=tag, log_interval_seconds=log_interval)
         ).with_output_types(Receipt).with_outputs(FAILED, main="written")
         written = sent["written"]
         failed = ((prepared[FAILED], sent[FAILED])

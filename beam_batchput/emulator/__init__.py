@@ -19,7 +19,11 @@ their botocore names.
 
 Inspection API (no signature needed): ``GET /_emulator/store`` (the snapshot),
 ``GET /_emulator/requests`` (the request log), ``POST /_emulator/reset``,
-``GET|POST /_emulator/faults`` (body: service or ``"*"`` → FaultConfig fields, or null).
+``GET|POST /_emulator/faults`` (body: service or ``"*"`` → FaultConfig fields, or null),
+``GET|POST /_emulator/quotas`` (body: service or ``"*"`` → overrides of its documented
+quota defaults, ``{}`` for the defaults, or null for none; see ``quotas.py``),
+``GET /_emulator/quota_stats`` (per throttled service: requests admitted and refused,
+entries refused).
 
 Snapshot JSON, keyed by botocore names: every service's key and its inner mapping
 are always there, empty until something is stored::

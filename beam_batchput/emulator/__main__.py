@@ -1,4 +1,5 @@
-"""``python -m beam_batchput.emulator --port N [--host H] [--config FILE] [--faults FILE]``.
+"""``python -m beam_batchput.emulator --port N [--host H] [--config FILE] [--faults FILE]
+[--quotas FILE]``.
 
 Prints the endpoint URL on one line once it serves, and runs until SIGINT or SIGTERM.
 """
@@ -26,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="Loopback address to bind.")
     parser.add_argument("--config", help="Resources file (JSON, or YAML with PyYAML).")
     parser.add_argument("--faults", help="Fault file: service or \"*\" → FaultConfig fields.")
+    parser.add_argument("--quotas", help="Quota file: service or \"*\" → overrides of its "
+                        "documented quota defaults ({} for the defaults), or null.")
     parser.add_argument("--access-key", default="testing", help="Accepted access key id.")
     parser.add_argument("--secret-key", default="testing", help="Its secret access key.")
     parser.add_argument("--log-level", default="WARNING", help="Logging level.")
@@ -38,8 +41,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=args.log_level.upper())
     try:
         faults = configs_from_mapping(load_mapping(args.faults), SERVICES) if args.faults else None
+        quotas = load_mapping(args.quotas) if args.quotas else None
         emulator = Emulator(host=args.host, port=args.port, config=args.config,
-                            credentials={args.access_key: args.secret_key}, faults=faults)
+                            credentials={args.access_key: args.secret_key}, faults=faults,
+                            quotas=quotas)
     except (OSError, ValueError) as error:
         print("error: %s" % error, file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from beam_batchput.emulator.errors import ServiceError
 from beam_batchput.emulator.faults import (FaultConfig, FaultInjector, RequestFault,
                                            configs_from_mapping)
 from beam_batchput.emulator.models import InvalidInput, Router, parse_input
+from beam_batchput.emulator.quotas import Quotas, quota_configs_from_mapping
 from beam_batchput.emulator.requestlog import RequestLog
 from beam_batchput.emulator.services.base import ServiceHandler
 from beam_batchput.emulator.store import Store
@@ -62,11 +63,13 @@ class Dispatcher:
         store: The services' state (for snapshots and resets).
         log: The request log.
         sleep: Waits a number of seconds (injected latency).
+        quotas: The services' throttling; None throttles nothing.
     """
 
     def __init__(self, handlers: Mapping[str, ServiceHandler], router: Router,
                  verifier: SigV4Verifier, store: Store, log: RequestLog,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 quotas: Optional[Quotas] = None) -> None:
         self._handlers = dict(handlers)
         self._router = router
         self._verifier = verifier
@@ -78,6 +81,7 @@ class Dispatcher:
         self._faults_lock = threading.Lock()
         self._faults: Dict[str, FaultInjector] = {
             name: FaultInjector(FaultConfig()) for name in self._handlers}
+        self.quotas = quotas or Quotas(self._handlers)
 
     # Faults
 
@@ -165,9 +169,13 @@ class Dispatcher:
         try:
             if fault is not RequestFault.NONE:
                 raise _fault_error(handler, fault)
+            admission = self.quotas.admit(route.service, name,
+                                          None if invalid is not None else params)
+            if admission.throttled:
+                raise handler.error("throttling", "Rate exceeded")
             if invalid is not None:
                 raise handler.error("validation", str(invalid))
-            document = handler.handle(name, params or {}, injector)
+            document = admission.answer(handler.handle(name, admission.params or {}, injector))
         except ServiceError as error:
             self._log.close(record, error.status, error.code, params, delay=delay)
             answer = _error_answer(error, handler.errors.message_key)
@@ -204,21 +212,36 @@ class Dispatcher:
             except ValueError as error:
                 return _error_answer(ServiceError("ValidationException", str(error)))
             return _json_answer(200, self.faults())
+        if (method, name) == ("GET", "quotas"):
+            return _json_answer(200, self.quotas.configs())
+        if (method, name) == ("GET", "quota_stats"):
+            return _json_answer(200, self.quotas.stats())
+        if (method, name) == ("POST", "quotas"):
+            try:
+                for service, config in quota_configs_from_mapping(
+                        _json_mapping(body), self._handlers).items():
+                    self.quotas.set(service, config)
+            except ValueError as error:
+                return _error_answer(ServiceError("ValidationException", str(error)))
+            return _json_answer(200, self.quotas.configs())
         return _error_answer(ServiceError(
             "UnknownOperationException", "No emulator operation %s /_emulator/%s" % (method, name)))
 
     def _set_faults_from_json(self, body: bytes) -> None:
-        try:
-            document = json.loads(body.decode("utf-8") or "{}")
-        except (UnicodeDecodeError, ValueError) as error:
-            raise ValueError("the body must be JSON: %s" % error) from error
-        for service, config in configs_from_mapping(document, self._handlers).items():
+        for service, config in configs_from_mapping(_json_mapping(body), self._handlers).items():
             self.set_faults(service, config)
 
     def reset(self) -> None:
         """Forgets stored data and the request log (faults and resources stay)."""
         self._store.reset()
         self._log.clear()
+
+
+def _json_mapping(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8") or "{}")
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError("the body must be JSON: %s" % error) from error
 
 
 def _fault_error(handler: ServiceHandler, fault: RequestFault) -> ServiceError:

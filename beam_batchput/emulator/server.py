@@ -19,6 +19,7 @@ from beam_batchput.emulator.auth import SigV4Verifier
 from beam_batchput.emulator.dispatcher import Dispatcher
 from beam_batchput.emulator.faults import FaultConfig, configs_from_mapping
 from beam_batchput.emulator.models import Router
+from beam_batchput.emulator.quotas import QuotaConfig, Quotas, quota_configs_from_mapping
 from beam_batchput.emulator.requestlog import RequestLog
 from beam_batchput.emulator.auth import DEFAULT_CREDENTIALS
 from beam_batchput.emulator.resources import (
@@ -39,6 +40,7 @@ REGION = "us-east-1"
 _LOG = logging.getLogger(__name__)
 
 FaultsSource = Mapping[str, Union[FaultConfig, Mapping[str, Any], None]]
+QuotasSource = Mapping[str, Union[QuotaConfig, Mapping[str, Any], None]]
 
 
 @functools.lru_cache(maxsize=None)
@@ -121,19 +123,26 @@ class Emulator:
         clock: The :class:`~beam_batchput.core.clock.Clock` of SiteWise's
             timestamp window and injected latency (a callable returning wall
             time is deprecated but accepted).
+        quotas: Service name (or ``"*"``) → overrides of its documented quota
+            defaults (``{}`` for the defaults as they are), a
+            :class:`~beam_batchput.emulator.quotas.QuotaConfig`, or None; or a
+            JSON/YAML file path holding that mapping. A service not named is
+            not throttled. The buckets run on ``clock``'s monotonic time.
         replay_answers: Service name → how it answers a write of a value it
             already holds (``connect``: ``success``, ``failed`` or ``exception``;
             ``iottwinmaker``: ``overwrite`` or ``conflict``), over the config's
             ``replay_answer`` keys.
 
     Raises:
-        ValueError: On a non-loopback host, a bad port, config or fault config.
+        ValueError: On a non-loopback host, a bad port, config, fault or quota config.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
                  credentials: Optional[Mapping[str, str]] = None,
                  faults: Union[None, str, "os.PathLike[str]", FaultsSource] = None,
                  clock: Union[Clock, Callable[[], float], None] = None,
+                 quotas: Union[None, str, "os.PathLike[str]", QuotasSource] = None,
+
                  replay_answers: Optional[Mapping[str, str]] = None) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
@@ -162,9 +171,11 @@ class Emulator:
                                      replay_answers.get(cls.service))
                     for cls in HANDLERS}
         self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
-                                      self._store, self._log, sleep=clock.sleep)
+                                      self._store, self._log, sleep=clock.sleep,
+                                      quotas=Quotas(SERVICES, clock.monotonic))
         for service, spec in self._fault_configs(faults or {}).items():
             self._dispatcher.set_faults(service, spec)
+        self.set_quotas(quotas or {})
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -292,3 +303,19 @@ class Emulator:
     def faults(self) -> Dict[str, Dict[str, Any]]:
         """Service name → its fault config fields."""
         return self._dispatcher.faults()
+
+    def set_quotas(self, quotas: QuotasSource) -> None:
+        """Sets the quotas of the services named (see ``quotas`` of the constructor),
+        with full buckets; services not named keep theirs.
+
+        Raises:
+            ValueError: On an unknown service or a bad quota field.
+        """
+        if isinstance(quotas, (str, os.PathLike)):
+            quotas = load_mapping(quotas)
+        for service, config in quota_configs_from_mapping(quotas, SERVICES).items():
+            self._dispatcher.quotas.set(service, config)
+
+    def quotas(self) -> Dict[str, Optional[Dict[str, Any]]]:
+        """Service name → its quota fields, or None when it is not throttled."""
+        return self._dispatcher.quotas.configs()

@@ -18,6 +18,7 @@ import botocore
 import pytest
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
 
+from beam_batchput.core.clock import Clock
 from beam_batchput.emulator import Emulator, FaultConfig
 from tests.integration.conftest import client_config
 
@@ -339,3 +340,58 @@ def test_the_aws_cli_can_call_the_emulator(emulator, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"errorEntries": []}
     assert emulator.snapshot()["iotsitewise"]["values"]["/plant/t1/power"]
+
+
+# Quotas
+
+
+class _StoppedClock(Clock):
+    """Wall time as the system's; monotonic time (the quotas' buckets) moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_request_quota_answers_429_throttling_once_the_bucket_is_empty(
+        emulator_factory, aws_client, service):
+    clock = _StoppedClock()
+    running = emulator_factory(quotas={service: {"requests_per_second": 3, "request_burst": 3}},
+                               clock=clock)
+    client = aws_client(service, running.endpoint_url)
+    for _ in range(3):
+        call(client, service)
+    with pytest.raises(ClientError) as raised:
+        call(client, service)
+    assert outcome(raised) == ("ThrottlingException", 429)
+    clock.now += 1.0
+    call(client, service)
+    assert [r["errorCode"] for r in running.requests()].count("ThrottlingException") == 1
+
+
+def test_quotas_are_set_and_read_through_the_inspection_api(emulator):
+    base = emulator.endpoint_url + "/_emulator/quotas"
+    assert get_json(base)["iotsitewise"] is None
+    answer = get_json(base, json.dumps({"iotsitewise": {"requests_per_second": 50}}).encode())
+    assert answer["iotsitewise"]["requests_per_second"] == 50
+    assert answer["iotsitewise"]["resource_items_per_second"] == 10.0  # the documented default
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        get_json(base, json.dumps({"iotsitewise": {"bogus": 1}}).encode())
+    assert raised.value.code == 400
+
+
+def test_the_command_line_reads_a_quota_file(tmp_path):
+    path = tmp_path / "quotas.json"
+    path.write_text(json.dumps({"datazone": {"requests_per_second": 4}}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "beam_batchput.emulator", "--port", "0", "--quotas", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        endpoint = process.stdout.readline().strip()
+        assert get_json(endpoint + "/_emulator/quotas")["datazone"]["requests_per_second"] == 4
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

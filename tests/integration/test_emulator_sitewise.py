@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
+from beam_batchput.core.clock import Clock
 from beam_batchput.emulator import FaultConfig
 from tests.clocks import FakeClock
 
@@ -208,3 +211,29 @@ def test_injected_entry_errors_fail_every_value_of_the_entry(sitewise, kind, cod
         [error] = failed["errors"]
         assert error["errorCode"] in codes and len(error["timestamps"]) == 2
     assert not any(emulator.snapshot()["iotsitewise"].values())
+
+
+def test_a_busy_property_is_throttled_per_entry_and_its_neighbours_are_stored(
+        emulator_factory, aws_client):
+    running = emulator_factory(quotas={"sitewise": {"resource_items_per_second": 1,
+                                                    "resource_item_burst": 1}},
+                               clock=_StoppedClock())
+    client = aws_client("iotsitewise", running.endpoint_url)
+    now = int(time.time())
+
+    def entry(entry_id, alias):
+        return {"entryId": entry_id, "propertyAlias": alias, "propertyValues": [
+            {"value": {"doubleValue": 1.0}, "timestamp": {"timeInSeconds": now}}]}
+
+    answer = client.batch_put_asset_property_value(
+        entries=[entry("a", "/hot"), entry("b", "/hot"), entry("c", "/cold")])
+    assert [(e["entryId"], e["errors"][0]["errorCode"]) for e in answer["errorEntries"]] \
+        == [("b", "ThrottlingException")]
+    assert sorted(running.snapshot()["iotsitewise"]["values"]) == ["/cold", "/hot"]
+
+
+class _StoppedClock(Clock):
+    """Wall time as the system's, monotonic time standing still (the quotas' buckets)."""
+
+    def monotonic(self) -> float:
+        return 0.0

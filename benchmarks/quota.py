@@ -1,0 +1,278 @@
+"""Quota benchmarks: writers against an emulator quota, and pooled retries.
+
+``quota_figures`` runs, in one go and against one emulator process: the
+writer's unthrottled request rate (to set the quota to a quarter of it), then
+for each of fixed concurrency (the writer before adaptive sending),
+boto3's ``adaptive`` retry mode and the adaptive writer, a run of at least
+``seconds`` against that quota; then four worker processes sharing it.
+Accepted and refused requests are the emulator's own counts. Each writer runs
+in a process of its own (``python -m benchmarks.quota --worker ...``), which
+samples its memory.
+
+``retry_packing`` writes with one entry in ten failing once with a retryable
+code, and compares the requests sent with the packing bound of the first pass
+plus that of the entries retried.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+_SERVICE = "iotsitewise"
+# Properties per worker: 100 points of each make one full request.
+_PROPERTIES = 100
+_MODES = {
+    "fixed": "fixed concurrency (before)",
+    "boto3-adaptive": "boto3 adaptive retry mode",
+    "adaptive": "adaptive concurrency (new)",
+}
+
+
+class EmulatorProcess:
+    """The emulator in a process of its own, with faults and quotas from files."""
+
+    def __init__(self, faults: Optional[Dict[str, Any]] = None,
+                 quotas: Optional[Dict[str, Any]] = None) -> None:
+        folder = tempfile.mkdtemp(prefix="bench-emulator-")
+        argv = [sys.executable, "-m", "beam_batchput.emulator", "--port", "0"]
+        for flag, document in (("--faults", faults), ("--quotas", quotas)):
+            if document is not None:
+                path = os.path.join(folder, flag.strip("-") + ".json")
+                with open(path, "w") as handle:
+                    json.dump(document, handle)
+                argv += [flag, path]
+        self._process = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+        self.endpoint_url = self._process.stdout.readline().strip()
+        if not self.endpoint_url.startswith("http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError("the emulator did not start: %r" % self.endpoint_url)
+
+    def call(self, method: str, name: str, document: Any = None) -> Any:
+        data = None if document is None else json.dumps(document).encode()
+        request = urllib.request.Request(self.endpoint_url + "/_emulator/" + name, data=data,
+                                         method=method)
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
+
+# The worker process
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def _records(n: int, worker: int, properties: int):
+    base = time.time() - 3600
+    for i in range(n):
+        yield {"property_alias": "/quota/w%d/p%05d" % (worker, i % properties),
+               "value": float(i), "timestamp": base + i / 1000.0}
+
+
+def worker(endpoint_url: str, mode: str, records: int, index: int, max_in_flight: int) -> None:
+    """Writes ``records`` points with the writer of ``mode``; prints a JSON summary."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from botocore.config import Config
+
+    from beam_batchput import ClientConfig
+    from beam_batchput.pipelines.options import pipeline_metrics
+    from beam_batchput.writers import WRITERS
+
+    boto_config = Config(retries={"mode": "adaptive", "total_max_attempts": 3}) \
+        if mode == "boto3-adaptive" else None
+    client = ClientConfig(region_name="us-east-1", endpoint_url=endpoint_url,
+                          boto_config=boto_config)
+    samples: List[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            samples.append(_rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    pipeline = beam.Pipeline(runner="DirectRunner", options=PipelineOptions(flags=[]))
+    _ = (pipeline | beam.Impulse()
+         | beam.FlatMap(lambda _: _records(records, index, _PROPERTIES))
+         | WRITERS[_SERVICE].writer(client=client, max_in_flight=max_in_flight,
+                                    adaptive_concurrency=(mode == "adaptive")))
+    start = time.monotonic()
+    outcome = pipeline.run()
+    outcome.wait_until_finish()
+    elapsed = time.monotonic() - start
+    done.set()
+    sampler.join()
+    counters = {r.key.metric.name: r.committed
+                for r in pipeline_metrics(outcome).query()["counters"]
+                if r.key.metric.namespace == "beam_batchput." + _SERVICE}
+    dead = sum(v for k, v in counters.items() if k.startswith("dead_letters_"))
+    print(json.dumps({"mode": mode, "elapsed": elapsed,
+                      "written": counters.get("records_written", 0), "dead_letters": dead,
+                      "throttled_seconds": counters.get("cumulativeThrottlingSeconds", 0),
+                      "rss_mb": samples}))
+
+
+def _start_worker(endpoint_url: str, mode: str, records: int, index: int,
+                  max_in_flight: int) -> subprocess.Popen:
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.quota", "--worker", endpoint_url, mode, str(records),
+         str(index), str(max_in_flight)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
+
+
+def _finish(process: subprocess.Popen) -> Dict[str, Any]:
+    out, _ = process.communicate(timeout=1800)
+    if process.returncode != 0:
+        raise RuntimeError("a benchmark worker failed with status %d" % process.returncode)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _memory_ratio(samples: List[float]) -> float:
+    """Peak RSS of the second half of the run over the peak of its second quarter."""
+    if len(samples) < 4:
+        return 1.0
+    quarter = len(samples) // 4
+    early = max(samples[quarter:2 * quarter])
+    return max(samples[2 * quarter:]) / early
+
+
+def _run(emulator: EmulatorProcess, quota: Optional[Dict[str, Any]], modes: List[str],
+         records: int, max_in_flight: int) -> Dict[str, Any]:
+    emulator.call("POST", "reset", {})
+    # The request bucket only: the data-point buckets off.
+    emulator.call("POST", "quotas", {_SERVICE: dict(quota, items_per_second=None,
+                                                    resource_items_per_second=None)})
+    workers = [_start_worker(emulator.endpoint_url, mode, records, index, max_in_flight)
+               for index, mode in enumerate(modes)]
+    results = [_finish(w) for w in workers]
+    stats = emulator.call("GET", "quota_stats")[_SERVICE]
+    span = max(1e-9, (stats["last_admitted"] or 0) - (stats["first_admitted"] or 0))
+    sent = stats["admitted"] + stats["throttled"]
+    return {"workers": results, "accepted_per_second": stats["admitted"] / span,
+            "refused_share": stats["throttled"] / max(1, sent), "admitted": stats["admitted"],
+            "refused": stats["throttled"], "span": span}
+
+
+def quota_figures(seconds: float, max_in_flight: int = 8, latency_ms: float = 50.0,
+                  calibration_records: int = 30_000, modes: Optional[List[str]] = None,
+                  workers: int = 4) -> List[Dict[str, Any]]:
+    """The quota figures; see the module docstring. ``modes`` and ``workers``
+    narrow them (the quick harness runs fewer)."""
+    emulator = EmulatorProcess(faults={_SERVICE: {"latency_ms": latency_ms}})
+    try:
+        # An unlimited bucket counts the requests: the unthrottled rate.
+        free = _run(emulator, {"requests_per_second": 1e9}, ["fixed"], calibration_records,
+                    max_in_flight)
+        unthrottled = free["accepted_per_second"]
+        quota = max(1.0, unthrottled / 4.0)
+        # Enough points for ``seconds`` at the quota, 100 points a request.
+        records = int(quota * seconds * 100)
+        config = {"requests_per_second": quota}
+        rows: List[Dict[str, Any]] = []
+        for mode in modes or list(_MODES):
+            run = _run(emulator, config, [mode], records, max_in_flight)
+            rows.append(_quota_row("quota", mode, run, quota, unthrottled))
+        shared = _run(emulator, config, ["adaptive"] * workers, records // workers,
+                      max_in_flight)
+        rows.append(_quota_row("quota-%d-workers" % workers, "adaptive", shared, quota,
+                               unthrottled))
+        rates = [w["written"] / w["elapsed"] for w in shared["workers"]]
+        rows.append({"figure": "quota-%d-workers-evenness" % workers,
+                     "writer": _MODES["adaptive"],
+                     "points_per_second": [round(r) for r in rates],
+                     "ratio": min(rates) / max(rates), "target": "(report)", "met": True})
+    finally:
+        emulator.stop()
+    return rows
+
+
+def _quota_row(figure: str, mode: str, run: Dict[str, Any], quota: float,
+               unthrottled: float) -> Dict[str, Any]:
+    workers = run["workers"]
+    dead = sum(w["dead_letters"] for w in workers)
+    memory = max(_memory_ratio(w["rss_mb"]) for w in workers)
+    ratio = run["accepted_per_second"] / quota
+    met = (ratio >= 0.9 and run["refused_share"] <= 0.10 and dead == 0 and memory <= 1.2)
+    return {"figure": figure, "writer": _MODES[mode], "quota_rps": quota,
+            "unthrottled_rps": unthrottled, "seconds": max(w["elapsed"] for w in workers),
+            "accepted_rps": run["accepted_per_second"], "refused_share": run["refused_share"],
+            "dead_letters": dead, "memory_ratio": memory, "ratio": ratio,
+            "target": "accepted >= 0.9 quota, refused <= 10%, 0 dead letters, memory <= 1.2",
+            "met": met}
+
+
+def retry_packing(records: int, properties: int = _PROPERTIES) -> Dict[str, Any]:
+    """Requests with one entry in ten failing once, against the packing bound."""
+    emulator = EmulatorProcess(faults={_SERVICE: {"entry_retryable_error_rate": 0.1,
+                                                  "seed": 16}})
+    try:
+        result = _finish(_start_worker(emulator.endpoint_url, "adaptive", records, 0, 8))
+        log = emulator.call("GET", "requests")
+    finally:
+        emulator.stop()
+    writes = [r for r in log if r["operation"] == "BatchPutAssetPropertyValue"]
+    retried: Dict[str, int] = {}
+    seen = set()
+    retry_requests = 0
+    for record in writes:
+        ids = {e["entryId"] for e in record["request"]["entries"]}
+        retry_requests += bool(ids & seen)
+        seen |= ids
+        failed = {e["entryId"] for e in (record.get("response") or {}).get("errorEntries", [])}
+        for entry in record["request"]["entries"]:
+            if entry["entryId"] in failed:
+                alias = entry["propertyAlias"]
+                retried[alias] = retried.get(alias, 0) + len(entry["propertyValues"])
+    first = _bound([records // properties + (1 if p < records % properties else 0)
+                    for p in range(properties)])
+    bound = first + _bound(list(retried.values()))
+    return {"figure": "retry-packing", "records": records, "requests": len(writes),
+            "first_pass_bound": first, "retry_bound": bound - first,
+            "requests_resending_an_entry": retry_requests,
+            "dead_letters": result["dead_letters"], "ratio": len(writes) / bound,
+            "target": "<= 1.1", "met": len(writes) / bound <= 1.1}
+
+
+def _bound(points_per_property: List[int]) -> int:
+    entries = sum(-(-n // 10) for n in points_per_property if n)
+    return -(-entries // 10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--worker", nargs=5, metavar=("ENDPOINT", "MODE", "RECORDS", "INDEX",
+                                                      "MAX_IN_FLIGHT"))
+    args = parser.parse_args()
+    if args.worker:
+        # Run from the importable module, so the tallies pickled into the
+        # pipeline are this module's, not copies of __main__'s.
+        from benchmarks import quota as _module
+
+        endpoint, mode, n, index, flights = args.worker
+        _module.worker(endpoint, mode, int(n), int(index), int(flights))

@@ -1,0 +1,187 @@
+"""The send loop: pooled retries in full requests, throttling budgets, backpressure; fake clock."""
+
+import concurrent.futures
+
+import pytest
+
+from beam_batchput import RetryConfig, Stage
+from beam_batchput.core.clock import Clock
+from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
+from beam_batchput.core.packing import pack
+from beam_batchput.core.sender import RequestSender
+from beam_batchput.core.sendloop import SendLoop
+from beam_batchput.services.sitewise import SiteWiseService
+from tests import fakes
+
+NOW = 1_700_000_000
+
+
+class FakeClock(Clock):
+    """Monotonic time that moves only by the sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.now += seconds
+
+    def monotonic(self):
+        return self.now
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """Runs each submitted call at once, on the caller's thread."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:  # handed to the future, as a pool would
+            future.set_exception(error)
+        return future
+
+
+def _service():
+    return SiteWiseService(clock=lambda: NOW)
+
+
+def _requests(service, properties, points_per_property=10):
+    items = [service.item({"property_alias": "/p%03d" % p, "value": float(n),
+                           "timestamp": NOW - n})
+             for p in range(properties) for n in range(points_per_property)]
+    return pack(items, service.limits, service.entry_id)
+
+
+class FailOnce:
+    """Fails each alias in ``aliases`` once with ``code``, then accepts it."""
+
+    def __init__(self, aliases, code):
+        self._left = set(aliases)
+        self._code = code
+
+    def __call__(self, method, kwargs, number):
+        errors = []
+        for entry in kwargs["entries"]:
+            if entry["propertyAlias"] in self._left:
+                self._left.discard(entry["propertyAlias"])
+                errors.append({"entryId": entry["entryId"], "errors": [{
+                    "errorCode": self._code, "errorMessage": "injected",
+                    "timestamps": [v["timestamp"] for v in entry["propertyValues"]]}]})
+        return {"errorEntries": errors}
+
+
+def _loop(name, behaviour, clock, concurrency=None, **retry):
+    service = _service()
+    fakes.reset(name)
+    retry = RetryConfig(**retry)
+    sender = RequestSender(service, retry, clock=clock)
+    return SendLoop(service, sender, fakes.FakeClient(name, behaviour), InlineExecutor(),
+                    concurrency or FixedConcurrency(4), retry, clock=clock,
+                    random=lambda: 1.0, max_pending_items=10_000)
+
+
+def _run(loop, requests):
+    outcomes = []
+    for request in requests:
+        outcomes += [o for o, _ in loop.submit(request, "w")]
+    outcomes += [o for o, _ in loop.drain()]
+    assert loop.idle
+    return outcomes
+
+
+def test_entries_failed_in_many_requests_are_retried_together_in_full_requests():
+    clock = FakeClock()
+    # 100 properties of 10 points: 10 full requests; one property in ten fails once.
+    failing = ["/p%03d" % p for p in range(0, 100, 10)]
+    loop = _loop("pooled", FailOnce(failing, "InternalFailureException"), clock)
+    outcomes = _run(loop, _requests(_service(), 100))
+    calls = fakes.calls("pooled")
+    assert len(calls) == 11  # the first pass, then all ten failed entries in one request
+    assert sorted(e["propertyAlias"] for e in calls[-1]["kwargs"]["entries"]) == failing
+    written = [s for o in outcomes for s in o.written]
+    assert len(written) == 1000 and not [s for o in outcomes for s in o.failed]
+    assert {s.attempts for s in written if s.item.resource in failing} == {2}
+
+
+def test_a_throttled_record_is_retried_past_max_attempts_while_its_budget_lasts():
+    clock = FakeClock()
+    plan = {"/p000": ["ThrottlingException"] * 6}
+    loop = _loop("throttled", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=2,
+                 max_throttled_seconds=100.0)
+    outcomes = _run(loop, _requests(_service(), 1))
+    written = [s for o in outcomes for s in o.written]
+    assert len(written) == 10 and {s.attempts for s in written} == {7}
+    assert sum(o.throttled_items for o in outcomes) == 60
+    assert sum(o.throttled_seconds for o in outcomes) > 0
+
+
+def test_throttling_past_its_budget_dead_letters_with_the_throttling_code():
+    clock = FakeClock()
+    plan = {"/p000": ["ThrottlingException"] * 1000}
+    loop = _loop("budget", fakes.SiteWiseEntryErrors(plan), clock, max_backoff_seconds=1.0,
+                 max_throttled_seconds=5.0)
+    outcomes = _run(loop, _requests(_service(), 1))
+    failed = [s for o in outcomes for s in o.failed]
+    assert {(s.stage, s.code) for s in failed} == {(Stage.RETRIES_EXHAUSTED, "ThrottlingException")}
+    assert len(failed) == 10 and 4.0 <= clock.now <= 7.0
+
+
+def test_other_retryable_errors_are_dead_lettered_after_max_attempts():
+    clock = FakeClock()
+    plan = {"/p000": ["InternalFailureException"] * 10}
+    loop = _loop("attempts", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=3)
+    outcomes = _run(loop, _requests(_service(), 1))
+    failed = [s for o in outcomes for s in o.failed]
+    assert {(s.stage, s.attempts) for s in failed} == {(Stage.RETRIES_EXHAUSTED, 3)}
+    assert len(fakes.calls("attempts")) == 3
+
+
+def test_a_whole_request_throttled_is_retried_and_lowers_the_adaptive_limit():
+    clock = FakeClock()
+
+    def throttle_first_three(method, kwargs, number):
+        if number <= 3:
+            raise fakes.client_error("ThrottlingException", 429)
+        return {"errorEntries": []}
+
+    adaptive = AdaptiveConcurrency(8, clock=clock)
+    loop = _loop("whole", throttle_first_three, clock, adaptive)
+    outcomes = _run(loop, _requests(_service(), 10))
+    assert sum(len(o.written) for o in outcomes) == 100
+    assert sum(o.throttled_requests for o in outcomes) == 3
+    assert adaptive.decreases >= 1 and adaptive.rate < float("inf")
+
+
+def test_submit_holds_the_caller_while_too_much_is_pending():
+    clock = FakeClock()
+    service = _service()
+    plan = {"/p%03d" % p: ["ThrottlingException"] * 3 for p in range(50)}
+    fakes.reset("backpressure")
+    retry = RetryConfig()
+    loop = SendLoop(service, RequestSender(service, retry),
+                    fakes.FakeClient("backpressure", fakes.SiteWiseEntryErrors(plan)),
+                    InlineExecutor(), FixedConcurrency(2), retry, clock=clock,
+                    random=lambda: 1.0, max_pending_items=200)
+    peak = 0
+    for request in _requests(service, 50):
+        list(loop.submit(request, "w"))
+        peak = max(peak, loop._pending_items)
+    list(loop.drain())
+    assert loop.idle and peak <= 200 + service.limits.max_items
+
+
+def test_a_fatal_whole_request_error_in_fail_fast_mode_propagates():
+    clock = FakeClock()
+    service = _service()
+    retry = RetryConfig()
+
+    def denied(method, kwargs, number):
+        raise fakes.client_error("AccessDeniedException", 403)
+
+    fakes.reset("fatal")
+    loop = SendLoop(service, RequestSender(service, retry, fail_fast=True),
+                    fakes.FakeClient("fatal", denied), InlineExecutor(), FixedConcurrency(2),
+                    retry, clock=clock)
+    with pytest.raises(Exception, match="AccessDenied"):
+        _run(loop, _requests(service, 1))
