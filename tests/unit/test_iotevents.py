@@ -10,7 +10,7 @@ import re
 import botocore.exceptions
 import botocore.validate
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from beam_batchput import _botocore
@@ -240,6 +240,11 @@ def test_large_payloads_are_bounded_by_bytes():
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=1024), min_size=1, max_size=60))
+@example([1024])                 # one payload at the byte limit
+@example([1024, 1])              # one byte past it together
+@example([512, 512, 1])          # two that fill a request exactly, one more
+@example([1] * 10 + [1])         # the count limit, and one more
+@example([102] * 10 + [4])       # 1,020 bytes in 10 messages, then 4 more bytes
 def test_mixed_sizes_never_exceed_either_limit(sizes):
     records = [record(message_id="m%d" % n, payload=b"x" * size) for n, size in enumerate(sizes)]
     _, requests, calls = build(records)
