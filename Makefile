@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit demo bench soak clean
+.PHONY: test unit demo bench soak coverage mutate clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,27 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak
+
+# The whole suite under coverage, subprocesses included (.coveragerc), then
+# the floors per package (tools/coverage_floors.py): fails under a floor.
+coverage: $(STAMP)
+	rm -rf out/coverage && mkdir -p out/coverage
+	COVERAGE_FILE=$(CURDIR)/out/coverage/.coverage COVERAGE_RCFILE=$(CURDIR)/.coveragerc \
+		$(BIN)/python -m coverage run -m pytest -q
+	cd out/coverage && COVERAGE_RCFILE=$(CURDIR)/.coveragerc $(CURDIR)/$(BIN)/python -m coverage combine -q
+	cd out/coverage && COVERAGE_RCFILE=$(CURDIR)/.coveragerc $(CURDIR)/$(BIN)/python -m coverage report > report.txt; \
+		tail -n 3 report.txt
+	cd out/coverage && COVERAGE_RCFILE=$(CURDIR)/.coveragerc $(CURDIR)/$(BIN)/python -m coverage json -q -o coverage.json
+	$(BIN)/python tools/coverage_floors.py out/coverage/coverage.json
+
+# Mutation testing of core/, services/ and the emulator's validation, bounded
+# by MUTATE_BUDGET seconds (default one hour); MUTATE_MODULES picks modules.
+# Scores: out/mutation/scores.md; survivors with diffs: out/mutation/survivors.txt.
+MUTATE_BUDGET ?= 3600
+MUTATE_MODULES ?=
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
+	$(BIN)/python tools/mutate.py --budget $(MUTATE_BUDGET) $(MUTATE_MODULES)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

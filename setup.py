@@ -34,7 +34,11 @@ setup(
             # The template tests' validators: Kubernetes schemas and the compose spec, offline.
             "kubernetes-validate>=1.33",
             "check-jsonschema>=0.29",
+            # `make coverage`: the whole suite, subprocesses included.
+            "coverage>=7.10",
         ],
+        # `make mutate`: mutation testing.
+        "mutation": ["mutmut>=3.3,<4"],
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",

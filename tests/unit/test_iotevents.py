@@ -365,18 +365,6 @@ def test_service_names_its_operation_and_limits():
         10, 1, 1024)
 
 
-def test_the_docs_say_support_ended_once_and_point_there():
-    from beam_batchput import WriteToIoTEvents
-
-    text = " ".join(iotevents.__doc__.split())
-    assert "2026-05-20" in text and "2025-05-20" in text
-    assert "existing deployments" in text
-    assert "only when botocore lacks the service" in text
-    for doc in (IoTEventsService.__doc__, WriteToIoTEvents.__doc__):
-        assert "ended support for IoT Events" in " ".join(doc.split())
-        assert "2026-05-20" not in doc
-
-
 @needs_model
 def test_botocore_sends_the_payload_as_base64():
     """A real client, answered in its before-send hook: nothing leaves the process."""
