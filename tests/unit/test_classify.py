@@ -13,7 +13,7 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from beam_batchput.core.errors import classify
+from beam_batchput.core.errors import RequestFailedError, classify
 from beam_batchput.services.sitewise import SiteWiseService
 
 
@@ -91,5 +91,13 @@ def test_a_serialization_error_names_the_exception_type():
 
 @pytest.mark.parametrize("error", [KeyError("entries"), RuntimeError("boom"), AttributeError("x")])
 def test_an_error_of_our_own_code_is_not_classified_but_raised(error):
-    with pytest.raises(TypeError, match="not a botocore error"):
+    with pytest.raises(TypeError) as raised:
         classify(SiteWiseService(), error)
+    assert str(raised.value) == "not a botocore error: %r" % (error,)
+
+
+def test_a_request_failed_error_names_service_target_code_and_message():
+    error = RequestFailedError("iotsitewise", "/plant/p1", "AccessDeniedException", "denied")
+    assert str(error) == "iotsitewise request to /plant/p1 failed: AccessDeniedException: denied"
+    assert (error.service, error.resource, error.code, error.message) == (
+        "iotsitewise", "/plant/p1", "AccessDeniedException", "denied")
