@@ -138,6 +138,7 @@ class _Driver:
     @staticmethod
     def _check_limits(requests: Sequence[Request]) -> None:
         for request in requests:
+            assert request.scope == ("s",)
             assert 1 <= len(request.entries) <= _ENTRIES
             assert all(1 <= len(entry.items) <= _VALUES for entry in request.entries)
 
