@@ -1,6 +1,6 @@
-"""``split_full``: which requests are full, by count and by bytes, and scopes kept apart."""
+"""Packing and `split_full`: mixed and byte-bound entries, fullness by bytes, scopes kept apart."""
 
-from beam_batchput.core.packing import split_full
+from beam_batchput.core.packing import pack, split_full
 from beam_batchput.core.service import Item, Limits
 
 
@@ -45,3 +45,23 @@ def test_a_request_without_room_for_the_smallest_item_is_full():
 
 def test_nothing_in_nothing_out():
     assert split_full([], Limits(max_entries=1), _entry_id) == ([], [])
+
+
+def test_items_with_and_without_a_group_in_one_scope_are_all_packed():
+    limits = Limits(max_entries=3, max_values_per_entry=2)
+    items = ([_item("a", None, n) for n in range(3)]
+             + [_item("a", g, n) for g in ("x", "y") for n in range(3)])
+    requests = pack(items, limits, _entry_id)
+    sent = sorted(i.item_id for r in requests for i in r.items)
+    assert sent == sorted(i.item_id for i in items)
+
+
+def test_a_grouped_entry_is_split_by_the_byte_limit_too():
+    # 10 bytes a request, entries of up to 10 values: 4-byte values, two an entry.
+    limits = Limits(max_entries=10, max_values_per_entry=10, max_request_bytes=10)
+    items = [_item("a", "x", n, size=4) for n in range(5)]
+    requests = pack(items, limits, _entry_id)
+    assert sorted(i.item_id for r in requests for i in r.items) == sorted(
+        i.item_id for i in items)
+    assert all(sum(i.size for i in r.items) <= 10 for r in requests)
+    assert [len(e.items) for r in requests for e in r.entries] == [2, 2, 1]
