@@ -24,7 +24,9 @@ FLOORS: Dict[str, Tuple[float, float]] = {
 def _totals(files: Dict[str, dict], pattern: str) -> Tuple[int, int, int, int]:
     lines = covered = branches = taken = 0
     for path, data in files.items():
-        if fnmatch.fnmatch(path.replace("\\", "/"), pattern):
+        path = path.replace("\\", "/")
+        path = path[path.find("beam_batchput/"):]  # absolute or relative, as measured
+        if fnmatch.fnmatch(path, pattern):
             summary = data["summary"]
             lines += summary["num_statements"]
             covered += summary["covered_lines"]
