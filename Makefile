@@ -29,14 +29,15 @@ soak: $(STAMP)
 
 # The whole suite under coverage, subprocesses included (.coveragerc), then
 # the floors per package (tools/coverage_floors.py): fails under a floor.
+COVERAGE_DATA := $(CURDIR)/out/coverage/.coverage
 coverage: $(STAMP)
 	rm -rf out/coverage && mkdir -p out/coverage
-	COVERAGE_FILE=$(CURDIR)/out/coverage/.coverage COVERAGE_RCFILE=$(CURDIR)/.coveragerc \
+	COVERAGE_FILE=$(COVERAGE_DATA) COVERAGE_RCFILE=$(CURDIR)/.coveragerc \
 		$(BIN)/python -m coverage run -m pytest -q
-	cd out/coverage && COVERAGE_RCFILE=$(CURDIR)/.coveragerc $(CURDIR)/$(BIN)/python -m coverage combine -q
-	cd out/coverage && COVERAGE_RCFILE=$(CURDIR)/.coveragerc $(CURDIR)/$(BIN)/python -m coverage report > report.txt; \
-		tail -n 3 report.txt
-	cd out/coverage && COVERAGE_RCFILE=$(CURDIR)/.coveragerc $(CURDIR)/$(BIN)/python -m coverage json -q -o coverage.json
+	COVERAGE_FILE=$(COVERAGE_DATA) $(BIN)/python -m coverage combine -q
+	COVERAGE_FILE=$(COVERAGE_DATA) $(BIN)/python -m coverage report > out/coverage/report.txt; \
+		tail -n 3 out/coverage/report.txt
+	COVERAGE_FILE=$(COVERAGE_DATA) $(BIN)/python -m coverage json -q -o out/coverage/coverage.json
 	$(BIN)/python tools/coverage_floors.py out/coverage/coverage.json
 
 # Mutation testing of core/, services/ and the emulator's validation, bounded
