@@ -1,13 +1,20 @@
 # One command from a fresh clone: `make test` builds .venv, installs the
 # package with its test extras, and runs the suite; `make demo` runs the demo
 # against the embedded emulator; `make bench` runs the benchmarks; `make soak`
-# runs the reliability soak and rewrites RELIABILITY.md.
+# runs the reliability soak and rewrites RELIABILITY.md. `make test-min` builds
+# .venv-min with the oldest apache-beam, boto3/botocore and fastavro setup.py
+# admits and runs the unit and contract tests there; `make engines` fetches
+# Prism, Flink and Spark into .engines/ and `make test-runners` runs the writers
+# on them (docs/RUNNERS.md).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MIN_VENV ?= .venv-min
+MIN_BIN := $(MIN_VENV)/bin
+MIN_STAMP := $(MIN_VENV)/.installed
 
-.PHONY: test unit demo bench soak coverage mutate clean
+.PHONY: test test-min unit demo bench soak coverage mutate clean engines test-runners schemas
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +22,27 @@ $(STAMP): setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The schemas the template tests validate against (Maven Central, PyPI; cached).
+schemas:
+	bash templates/fetch-schemas.sh
+
+test: $(STAMP) schemas
 	$(BIN)/python -m pytest -q
+
+$(MIN_STAMP): setup.py .ci/min_requirements.py
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_BIN)/python -m pip install --quiet --upgrade pip
+	$(PYTHON) .ci/min_requirements.py > $(MIN_VENV)/requirements.txt
+	$(MIN_BIN)/python -m pip install --quiet -r $(MIN_VENV)/requirements.txt
+	$(MIN_BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(MIN_BIN)/python -m pip check
+	$(MIN_BIN)/python -c "import apache_beam, boto3, botocore, fastavro; \
+	print('test-min: apache-beam', apache_beam.__version__, 'boto3', boto3.__version__, \
+	'botocore', botocore.__version__, 'fastavro', fastavro.__version__)"
+	$(MIN_BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/contract
 
 demo: $(STAMP)
 	$(BIN)/python -m pipelines.demo
@@ -30,7 +56,7 @@ soak: $(STAMP)
 # The whole suite under coverage, subprocesses included (.coveragerc), then
 # the floors per package (tools/coverage_floors.py): fails under a floor.
 COVERAGE_DATA := $(CURDIR)/out/coverage/.coverage
-coverage: $(STAMP)
+coverage: $(STAMP) schemas
 	rm -rf out/coverage && mkdir -p out/coverage
 	COVERAGE_FILE=$(COVERAGE_DATA) COVERAGE_RCFILE=$(CURDIR)/.coveragerc \
 		$(BIN)/python -m coverage run -m pytest -q
@@ -49,8 +75,16 @@ mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
 	$(BIN)/python tools/mutate.py --budget $(MUTATE_BUDGET) $(MUTATE_MODULES)
 
+engines: $(STAMP)
+	$(BIN)/python -m tests.runners.engines
+
+# The engine tier (pytest.ini leaves it out of `make test`); an engine that
+# `make engines` could not fetch fails it, unless BEAM_BATCHPUT_SKIP_ENGINES names it.
+test-runners: engines
+	$(BIN)/python -m pytest -q -rs tests/runners
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(MIN_VENV) build *.egg-info .engines

@@ -21,14 +21,30 @@ setup(
     packages=find_packages(include=["beam_batchput", "beam_batchput.*"]),
     package_data={"beam_batchput": ["_data/*/*/*.json", "schemas/*.avsc", "yaml/*.yaml"]},
     include_package_data=True,
+    # The minimums are tested: `make test-min` installs exactly these versions
+    # and runs the unit and contract tests. botocore 1.43.93 is the first
+    # release that sends rest-json timestamps with milliseconds (earlier ones
+    # cut DataZone's to whole seconds); it also ships Connect's data table API.
+    # apache-beam 2.66.0 is the first to parse pipeline options without
+    # abbreviations: earlier ones take Dataflow's --region for the pipelines'
+    # --region_name, writing to an AWS Region named after a GCP one.
     install_requires=[
-        "apache-beam>=2.60.0",
-        "boto3>=1.34.0",
+        "apache-beam>=2.66.0",
+        "boto3>=1.43.93",
+        "botocore>=1.43.93",
         "fastavro>=1.9.0",
     ],
+    entry_points={
+        "console_scripts": [
+            "beam-batchput-avro-to-service = beam_batchput.pipelines.avro_to_service:main",
+            "beam-batchput-redrive = beam_batchput.pipelines.redrive:main",
+            "beam-batchput-demo = beam_batchput.pipelines.demo:main",
+            "beam-batchput-emulator = beam_batchput.emulator.__main__:main",
+        ],
+    },
     extras_require={
         "test": [
-            "apache-beam[yaml]>=2.60.0",
+            "apache-beam[yaml]>=2.66.0",
             "pytest>=7.0",
             "hypothesis>=6.0",
             # The template tests' validators: Kubernetes schemas and the compose spec, offline.

@@ -1,10 +1,10 @@
 """botocore sessions that know every service this package writes to.
 
-Implementation note: botocore 1.44 dropped the ``iotevents-data`` model. The
-package carries a minimal description of that service (only BatchPutMessage)
-under ``beam_batchput/_data`` and adds that folder to a session's data path
-only when the installed botocore lacks the service, so a botocore that still
-ships the full model keeps using it.
+Implementation note: botocore 1.43.38 dropped the ``iotevents-data`` model
+(1.43.37 still ships it). The package carries a minimal description of that
+service (only BatchPutMessage) under ``beam_batchput/_data`` and adds that
+folder to a session's data path only when the installed botocore lacks the
+service, so a botocore that still ships the full model keeps using it.
 """
 
 from __future__ import annotations

@@ -1,127 +1,18 @@
-"""Avro telemetry files → a service.
+"""``python -m pipelines.avro_to_service``, from a checkout: the packaged pipeline
+(:mod:`beam_batchput.pipelines.avro_to_service`).
 
-Batch, a fixed set of files::
-
-    python -m pipelines.avro_to_service --avro_input 'data/*.avro' --service sitewise \\
-        --dead_letter_output out/dlq --region_name eu-west-1
-
-Streaming, a folder watched for new files (``fileio.MatchContinuously``)::
-
-    python -m pipelines.avro_to_service --avro_input 'incoming/*.avro' --service sitewise \\
-        --dead_letter_output out/dlq --watch_interval_seconds 10 --streaming
-
-Unreadable files and refused records are written as dead letters to ``--dead_letter_output``.
+The pipeline lives in the package; after ``pip install beam-batchput`` run it as
+``beam-batchput-avro-to-service`` or ``python -m beam_batchput.pipelines.avro_to_service``.
 """
 
-from __future__ import annotations
-
-import argparse
-import logging
 import sys
-import time
-from typing import Any, Dict, List, Optional
 
-import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.coders import BooleanCoder
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
-
-from beam_batchput.avro import ReadAvroRecords, WriteDeadLettersToAvro
-from beam_batchput.registry import names_in_prose
-from beam_batchput.writers import writer_info
-from pipelines.options import WriterOptions, run_to_completion
-
-
-class AvroToServiceOptions(PipelineOptions):
-    """Options of the Avro-to-service pipeline."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--avro_input", help="File pattern of Avro telemetry files.")
-        parser.add_argument("--service", help="The writer: %s (botocore names are "
-                                              "accepted too)." % names_in_prose())
-        parser.add_argument("--dead_letter_output", help="Folder for dead letters (Avro).")
-        parser.add_argument("--watch_interval_seconds", type=float, default=0.0,
-                            help="Watch --input for new files at this interval (streaming); "
-                                 "0 reads the files there now (batch).")
-        parser.add_argument("--watch_for_seconds", type=float, default=0.0,
-                            help="Stop watching after this long (0: watch forever).")
-
-    def validated(self) -> "AvroToServiceOptions":
-        """Checks the options; raises ValueError naming the first bad one."""
-        if not self.avro_input:
-            raise ValueError("--avro_input (a file pattern of Avro files) is required")
-        if not self.service:
-            raise ValueError("--service is required")
-        writer_info(self.service)  # raises ValueError naming the known services
-        if not self.dead_letter_output:
-            raise ValueError("--dead_letter_output (a folder for dead letters) is required")
-        for name in ("watch_interval_seconds", "watch_for_seconds"):
-            if getattr(self, name) < 0:
-                raise ValueError("--%s must be >= 0, got %r" % (name, getattr(self, name)))
-        if self.watch_for_seconds and not self.watch_interval_seconds:
-            raise ValueError("--watch_for_seconds needs --watch_interval_seconds > 0 "
-                             "(it bounds watching a folder)")
-        self.view_as(WriterOptions).validate_writer()
-        return self
-
-
-class _FirstSeen(beam.DoFn):
-    """Passes each file path's first match only."""
-
-    SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
-
-    def process(self, element: Any, seen=beam.DoFn.StateParam(SEEN)) -> Any:
-        if not seen.read():
-            seen.write(True)
-            yield element[1]
-
-
-def build(pipeline: beam.Pipeline, options: AvroToServiceOptions,
-          **writer_kwargs: Any) -> Dict[str, beam.PCollection]:
-    """Adds the pipeline's transforms; returns ``{"written": ..., "failed": ...}``.
-
-    Args:
-        pipeline: The pipeline.
-        options: The options.
-        **writer_kwargs: Extra keyword arguments for the writer.
-    """
-    options.validated()
-    info = writer_info(options.service)
-    if options.watch_interval_seconds > 0:
-        stop = (time.time() + options.watch_for_seconds if options.watch_for_seconds
-                else None)
-        # Implementation note: MatchContinuously's own deduplication runs on a
-        # Watch transform that the Python DirectRunner cannot run in
-        # streaming; matching every poll and keeping each path's first match
-        # in a keyed state runs on every runner.
-        matches = (pipeline
-                   | "Watch" >> fileio.MatchContinuously(
-                       options.avro_input, interval=options.watch_interval_seconds,
-                       has_deduplication=False, start_timestamp=time.time(),
-                       **({"stop_timestamp": stop} if stop else {}))
-                   | "ByPath" >> beam.Map(lambda metadata: (metadata.path, metadata))
-                   | "FirstSeen" >> beam.ParDo(_FirstSeen()))
-    else:
-        matches = pipeline | "Match" >> fileio.MatchFiles(options.avro_input)
-    read = matches | "ReadAvro" >> ReadAvroRecords(schema_name=info.schema, service=info.service)
-    kwargs = options.view_as(WriterOptions).writer_kwargs()
-    kwargs.update(writer_kwargs)
-    result = read["records"] | "Write" >> info.writer(**kwargs)
-    failed = (read["failed"], result.failed) | "AllFailed" >> beam.Flatten()
-    _ = failed | "DeadLetters" >> WriteDeadLettersToAvro(options.dead_letter_output)
-    return {"written": result.written, "failed": failed}
-
-
-def run(argv: Optional[List[str]] = None) -> Any:
-    """Runs the pipeline to completion and returns its result."""
-    options = AvroToServiceOptions(argv).validated()
-    if options.watch_interval_seconds > 0:
-        options.view_as(StandardOptions).streaming = True
-    return run_to_completion(options, build)
-
+from beam_batchput.pipelines.avro_to_service import (  # noqa: F401
+    AvroToServiceOptions,
+    build,
+    main,
+    run,
+)
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    run(sys.argv[1:])
+    sys.exit(main())

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any, Callable, Iterator, List
 
 import pytest
 from hypothesis import settings
+
+from beam_batchput.emulator import Emulator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -16,6 +22,35 @@ def emulator_credentials(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., Emulator]]:
+    """Starts emulators from ``Emulator`` keyword arguments; stops them all at teardown."""
+    started: List[Emulator] = []
+
+    def start(**kwargs: Any) -> Emulator:
+        running = Emulator(**kwargs).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def set_worker_environment(patch: pytest.MonkeyPatch) -> None:
+    """What every worker process inherits: the emulator's credentials, this
+    checkout on PYTHONPATH, this interpreter first on PATH (a worker pool
+    starts ``python``)."""
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    patch.delenv("AWS_SESSION_TOKEN", raising=False)
+    patch.delenv("AWS_PROFILE", raising=False)
+    patch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    patch.setenv("PATH", os.pathsep.join(
+        (os.path.dirname(sys.executable), os.environ.get("PATH", ""))))
 
 
 # Property tests are deterministic unless asked otherwise: the "ci" profile

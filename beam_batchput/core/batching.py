@@ -15,8 +15,8 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
-from apache_beam.utils.timestamp import Duration, Timestamp
 
+from beam_batchput.core import _runner_support
 from beam_batchput.core.clock import Clock
 from beam_batchput.core.packing import pack, split_full
 from beam_batchput.core.service import Item, Request, Service
@@ -91,14 +91,16 @@ class _BatchFnBase(beam.DoFn):
 
 
 @functools.lru_cache(maxsize=None)
-def batch_fn_class(bounded: bool, tag: str) -> type:
+def batch_fn_class(bounded: bool, tag: str,
+                   buffering_domain: str = TimeDomain.REAL_TIME) -> type:
     """The batching DoFn class, with state and timer names unique to ``tag``.
 
     Implementation note: Beam's portable runner mixes up the timers of two
     stateful steps of one stage that share timer names (records were silently
     left unsent), so every writer's batching step gets names of its own.
     Bounded input gets no processing-time timer: it does not need one, and one
-    would keep the DirectRunner off its portable batch runner.
+    would keep the DirectRunner off its portable batch runner. Streaming input
+    gets it in ``buffering_domain`` (see :mod:`._runner_support`).
     """
     buffer_spec = BagStateSpec("buffer_" + tag, BytesCoder())
     count_spec = ReadModifyWriteStateSpec("count_" + tag, VarIntCoder())
@@ -123,17 +125,19 @@ def batch_fn_class(bounded: bool, tag: str) -> type:
         return _BoundedBatchFn
 
     timer_set_spec = ReadModifyWriteStateSpec("buffering_timer_set_" + tag, BooleanCoder())
-    buffering_spec = TimerSpec("buffering_" + tag, TimeDomain.REAL_TIME)
+    buffering_spec = TimerSpec("buffering_" + tag, buffering_domain)
     timer_set = beam.DoFn.StateParam(timer_set_spec)
 
     class _StreamingBatchFn(_BatchFnBase):
         def process(self, element: Tuple[Any, Tuple[int, bytes]], window=beam.DoFn.WindowParam,
+                    timestamp=beam.DoFn.TimestampParam,
                     buffer=buffer, count=count, next_check=next_check, timer_set=timer_set,
                     window_end=beam.DoFn.TimerParam(window_spec),
                     buffering=beam.DoFn.TimerParam(buffering_spec)) -> Iterator[Request]:
             if not timer_set.read():
-                buffering.set(Timestamp.of(self._clock.time())
-                              + Duration.of(self._max_buffering_seconds))
+                buffering.set(_runner_support.buffering_deadline(
+                    buffering_domain, self._clock.time, self._max_buffering_seconds,
+                    timestamp, window))
                 timer_set.write(True)
             yield from self._add(element[1], window, buffer, count, next_check, window_end)
 

@@ -27,6 +27,13 @@ class WriterMetrics:
         self.requests_sent = Metrics.counter(namespace, "requests_sent")
         self.request_errors = Metrics.counter(namespace, "request_errors")
         self.retried_records = Metrics.counter(namespace, "retried_records")
+        # Errors of a response that named no sent record the writer could place.
+        self.unmatched_errors = Metrics.counter(namespace, "unmatched_errors")
+        # Requests refused whole for their content and split to isolate records.
+        self.split_requests = Metrics.counter(namespace, "split_requests")
+        # Records refused because another record of the request has their
+        # identity in the service (an IoT Events message id, a Connect value).
+        self.id_collisions = Metrics.counter(namespace, "id_collisions")
         # The name Dataflow's autoscaler reads as time spent throttled.
         self.throttled_seconds = Metrics.counter(namespace, "cumulativeThrottlingSeconds")
         self.records_per_request = Metrics.distribution(namespace, "records_per_request")
@@ -40,6 +47,12 @@ class WriterMetrics:
         self.requests_sent.inc(outcome.requests)
         self.request_errors.inc(outcome.request_errors)
         self.retried_records.inc(outcome.retried_items)
+        if outcome.unmatched_errors:
+            self.unmatched_errors.inc(outcome.unmatched_errors)
+        if outcome.split_requests:
+            self.split_requests.inc(outcome.split_requests)
+        if outcome.collisions:
+            self.id_collisions.inc(outcome.collisions)
         if outcome.throttled_seconds:
             # Counters take integers: carry the fraction to the next outcome.
             self._throttled_carry += outcome.throttled_seconds

@@ -88,6 +88,7 @@ class PrepareFn(beam.DoFn):
             return
         item.record = record_to_json(record)
         item.event_time = windowed.timestamp_micros
+        self._service.with_event_time(item)
         shard = zlib.crc32(self._service.shard_key(item).encode("utf-8")) % self._num_shards
         # The key is (scope as text, shard): a key coders can prove deterministic.
         key = ("\x1f".join(item.scope), shard)

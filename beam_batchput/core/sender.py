@@ -19,10 +19,21 @@ from beam_batchput.core.errors import RequestFailedError, classify
 from beam_batchput.core.packing import pack
 from beam_batchput.core.records import Stage
 from beam_batchput.core.service import Item, Request, Service
+from beam_batchput.core.verdict import (
+    NOT_CONFIRMED_CODE,
+    UNMATCHED_ERROR_CODE,
+    ResponseVerdict,
+    settle_response,
+)
 
-__all__ = ["RequestSender", "SendOutcome", "Settled"]
+__all__ = ["NOT_CONFIRMED_CODE", "RequestSender", "ResponseVerdict", "SendOutcome", "Settled",
+           "UNMATCHED_ERROR_CODE", "settle_response"]
 
 _LOG = logging.getLogger(__name__)
+
+# Codes the core itself gives; retried whatever the service's tables say, as
+# the item may well be stored on the next attempt.
+_CORE_RETRYABLE = frozenset({UNMATCHED_ERROR_CODE, NOT_CONFIRMED_CODE})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +58,21 @@ class SendOutcome:
     retried_items: int = 0
     request_errors: int = 0
     throttled_seconds: float = 0.0
+    unmatched_errors: int = 0
+    split_requests: int = 0
+    collisions: int = 0
+
+
+@dataclasses.dataclass
+class _Held:
+    """Items read back: held as sent, held with another value, or not held."""
+
+    written: List[Item]
+    other: List[Item]
+    absent: List[Item]
+    why: str
+    #: Items a transient error kept from being read back: retried.
+    unknown: List[Item] = dataclasses.field(default_factory=list)
 
 
 class RequestSender:
@@ -123,6 +149,17 @@ class RequestSender:
             info = classify(service, error)
             if info.retryable:
                 return [(item, info.code, info.message, info.throttled) for item in items]
+            if info.code in service.verify_codes:
+                return self._settle_replayed(client, items, attempt, outcome, info.code,
+                                             info.message)
+            if len(items) > 1 and info.code in service.split_codes:
+                # Implementation note: the request failed whole for its content;
+                # halving it isolates the records the service refuses alone,
+                # at about 2*log2(n) extra requests for one bad record in n.
+                outcome.split_requests += 1
+                _LOG.debug("%s: %s on %d records; splitting the request", service.name,
+                           info.code, len(items))
+                return self._send_halves(client, items, attempt, outcome)
             resource = items[0].resource if items else ""
             if self._fail_fast:
                 raise RequestFailedError(service.name, resource, info.code, info.message) from error
@@ -132,22 +169,106 @@ class RequestSender:
             outcome.failed.extend(
                 Settled(item, attempt, info.code, info.message, Stage.REQUEST) for item in items)
             return []
-        failures = {id(f.item): f for f in service.failures(request, response)}
-        to_retry = []
-        for item in items:
-            failure = failures.get(id(item))
-            if failure is None:
-                outcome.written.append(Settled(item, attempt))
-            elif service.is_retryable(failure.code):
-                to_retry.append(
-                    (item, failure.code, failure.message, service.is_throttling(failure.code)))
-            elif self._fail_fast and failure.code in service.resource_error_codes:
+        verdict = settle_response(service, request, response)
+        outcome.unmatched_errors += verdict.unmatched_errors
+        outcome.collisions += verdict.collisions
+        outcome.written.extend(Settled(item, attempt) for item in verdict.written)
+        to_retry: List[Tuple[Item, str, str, bool]] = []
+        failed = verdict.failed
+        if any(code in service.verify_codes for _, code, _ in failed):
+            failed = self._drop_held(client, failed, attempt, outcome, to_retry)
+        for item, code, message in failed:
+            if code in _CORE_RETRYABLE or service.is_retryable(code):
+                to_retry.append((item, code, message, service.is_throttling(code)))
+            elif self._fail_fast and code in service.resource_error_codes:
                 # Implementation note: an unknown input or property, or one the
                 # caller may not write, is answered per entry by some services;
                 # it is as fatal as a whole request refused for the same reason.
-                raise RequestFailedError(service.name, item.resource, failure.code,
-                                         failure.message)
+                raise RequestFailedError(service.name, item.resource, code, message)
             else:
-                outcome.failed.append(
-                    Settled(item, attempt, failure.code, failure.message, Stage.ENTRY))
+                outcome.failed.append(Settled(item, attempt, code, message, Stage.ENTRY))
+        return to_retry
+
+    def _held(self, client: Any, items: List[Item]) -> "_Held":
+        """What the service holds of ``items``, read back."""
+        try:
+            found = {id(item): exact for item, exact in self._service.held(client, items)}
+        except (ClientError, BotoCoreError) as error:
+            info = classify(self._service, error)
+            why = ("reading the value back to tell a replay from a conflict failed: %s: %s"
+                   % (info.code, info.message))
+            if info.retryable:
+                return _Held([], [], [], why, unknown=list(items))
+            return _Held([], list(items), [], why)
+        return _Held([item for item in items if found.get(id(item)) is True],
+                     [item for item in items if found.get(id(item)) is False],
+                     [item for item in items if id(item) not in found],
+                     "read back: the service holds another value")
+
+    def _drop_held(self, client: Any, failed: List[Tuple[Item, str, str]], attempt: int,
+                   outcome: SendOutcome, to_retry: List[Tuple[Item, str, str, bool]]
+                   ) -> List[Tuple[Item, str, str]]:
+        """Settles the items refused as "already exists" from what the service holds.
+
+        Held exactly as sent: written. Another value held: refused, the
+        message saying so. Nothing held: sent again (``to_retry``), as a
+        service may refuse a whole entry for one value it holds (TwinMaker's
+        conflict at a time already written). Returns the refused items.
+        """
+        codes = self._service.verify_codes
+        held = self._held(client, [item for item, code, _ in failed if code in codes])
+        outcome.written.extend(Settled(item, attempt) for item in held.written)
+        other = {id(item) for item in held.other}
+        absent = {id(item) for item in held.absent + held.unknown}
+        refused = []
+        for item, code, message in failed:
+            if id(item) in absent:
+                to_retry.append((item, code, message, False))
+            elif id(item) in other:
+                refused.append((item, code, "%s (%s)" % (message, held.why)))
+            elif code not in codes:
+                refused.append((item, code, message))
+        return refused
+
+    def _settle_replayed(self, client: Any, items: List[Item], attempt: int,
+                         outcome: SendOutcome, code: str,
+                         message: str) -> List[Tuple[Item, str, str, bool]]:
+        """Settles a request refused whole with an "already exists" kind of error.
+
+        Implementation note: a replay after an ambiguous failure (a timeout
+        after the service stored the request) may be refused this way. The
+        values the service holds exactly as sent are written, those it holds
+        otherwise are dead-lettered, and the rest, not stored by this request,
+        are sent again without them; when nothing is held at all, the request
+        is halved until the refused records stand alone.
+        """
+        held = self._held(client, items)
+        if held.unknown:
+            return [(item, code, "%s (%s)" % (message, held.why), False)
+                    for item in held.unknown]
+        outcome.written.extend(Settled(item, attempt) for item in held.written)
+        outcome.failed.extend(Settled(item, attempt, code, "%s (%s)" % (message, held.why),
+                                      Stage.REQUEST) for item in held.other)
+        rest = held.absent
+        if not rest:
+            return []
+        if len(rest) < len(items):
+            to_retry: List[Tuple[Item, str, str, bool]] = []
+            for request in pack(rest, self._service.limits, self._service.entry_id):
+                to_retry.extend(self._send_once(client, request, attempt, outcome))
+            return to_retry
+        if len(rest) > 1:
+            outcome.split_requests += 1
+            return self._send_halves(client, rest, attempt, outcome)
+        outcome.failed.append(Settled(rest[0], attempt, code, message, Stage.REQUEST))
+        return []
+
+    def _send_halves(self, client: Any, items: List[Item], attempt: int,
+                     outcome: SendOutcome) -> List[Tuple[Item, str, str, bool]]:
+        """Sends the two halves of a refused request; returns the items to retry."""
+        half = len(items) // 2
+        to_retry: List[Tuple[Item, str, str, bool]] = []
+        for part in (items[:half], items[half:]):
+            for request in pack(part, self._service.limits, self._service.entry_id):
+                to_retry.extend(self._send_once(client, request, attempt, outcome))
         return to_retry

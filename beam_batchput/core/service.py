@@ -2,8 +2,10 @@
 
 A service module knows no Beam. It turns a record into an :class:`Item`
 (or raises :class:`InvalidRecord`), builds one request from packed entries,
-and reads a response back into per-item :class:`Failure` values. The core owns
-buffering, packing, sending, retries and the outputs.
+and reads a response back into per-item :class:`Failure` values, plus
+:class:`Unmatched` errors it cannot place on one item. The core owns buffering,
+packing, sending, retries and the outputs, and decides in one place which
+items were written (see :func:`beam_batchput.core.sender.settle_response`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import abc
 import dataclasses
 import hashlib
 import json
-from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 from beam_batchput.core.config import positive_int
@@ -25,7 +27,9 @@ __all__ = [
     "Limits",
     "Request",
     "Service",
+    "Unmatched",
     "content_id",
+    "SPLIT_ERROR_CODES",
     "TRANSIENT_ERROR_CODES",
     "THROTTLING_ERROR_CODES",
     "RESOURCE_ERROR_CODES",
@@ -50,6 +54,14 @@ THROTTLING_ERROR_CODES: FrozenSet[str] = frozenset({
 # entry-level counterparts of a failed whole request, raised in fail-fast mode.
 RESOURCE_ERROR_CODES: FrozenSet[str] = frozenset({
     "ResourceNotFoundException", "AccessDeniedException", "UnauthorizedException",
+})
+
+
+# Whole-request exception names that say the request's content is invalid:
+# the request may be split to isolate the records the service refuses alone.
+# Access denied and not found are not here: they would fail every half.
+SPLIT_ERROR_CODES: FrozenSet[str] = frozenset({
+    "ValidationException", "InvalidRequestException", "InvalidParameterException",
 })
 
 
@@ -163,6 +175,24 @@ class Failure:
     message: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Unmatched:
+    """An error of the response that names no sent item the reader can place.
+
+    Every item it could refer to is settled as not written (retried, then
+    dead-lettered), never as a receipt.
+
+    Attributes:
+        code: The error's code as the service gave it.
+        message: The error's message, with what it named.
+        candidates: The sent items the error could refer to.
+    """
+
+    code: str
+    message: str
+    candidates: Tuple[Item, ...]
+
+
 def content_id(*parts: Any, length: int = 32) -> str:
     """A deterministic id (hex) of JSON-compatible ``parts``; same content, same id."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
@@ -198,6 +228,19 @@ class Service(abc.ABC):
     default_num_shards: int = 4
     #: The clock of time-window checks; the writer sets its own clock here.
     clock: Clock = SYSTEM_CLOCK
+    #: Whether the response lists the stored items (a success list): then an
+    #: item is written only when :meth:`confirmed` names it.
+    has_success_list: bool = False
+    #: Non-retryable whole-request codes on which a request of several items
+    #: is split in halves, to isolate the records the service refuses alone.
+    split_codes: FrozenSet[str] = SPLIT_ERROR_CODES
+    #: Per-item codes that say two records of a request share one identity in
+    #: the service (counted as ``id_collisions``).
+    collision_codes: FrozenSet[str] = frozenset()
+    #: Codes (per item or whole request) that may answer a replay of a value
+    #: the service already holds ("already exists", "conflict"): the core reads
+    #: the items back with :meth:`held` before settling them.
+    verify_codes: FrozenSet[str] = frozenset()
 
     @abc.abstractmethod
     def item(self, record: Mapping[str, Any]) -> Item:
@@ -212,8 +255,45 @@ class Service(abc.ABC):
         """The keyword arguments of one client call for these entries."""
 
     @abc.abstractmethod
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
-        """The items the response's error list names, with their codes."""
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Union[Failure, Unmatched]]:
+        """The items the response's error list names, with their codes.
+
+        An error that names no sent item, or names one ambiguously, is yielded
+        as :class:`Unmatched` with the items it could refer to: the reader
+        never drops an error it cannot place.
+        """
+
+    def confirmed(self, request: Request, response: Mapping[str, Any]) -> Iterable[Item]:
+        """The sent items the response's success list names as stored.
+
+        Only called when :attr:`has_success_list` is set.
+        """
+        raise NotImplementedError("%s declares a success list but does not read it"
+                                  % type(self).__name__)
+
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Tuple[Item, bool]]:
+        """What the service holds of ``items``, read back with ``client``.
+
+        Only called for items refused with one of :attr:`verify_codes`.
+        Yields ``(item, exact)`` for every item whose identity (its time, its
+        key) holds a value: ``exact`` when it is the value sent. Items not
+        yielded hold nothing.
+
+        Raises:
+            botocore.exceptions.ClientError: When the service cannot be read.
+        """
+        raise NotImplementedError("%s declares verify_codes but cannot read values back"
+                                  % type(self).__name__)
+
+    def with_event_time(self, item: Item) -> Item:
+        """Completes an item once the core has set its ``event_time``.
+
+        Called once per item, after :meth:`item`; services whose identity
+        includes the record's element timestamp derive it here. The default
+        changes nothing.
+        """
+        return item
 
     def entry_id(self, group: Optional[str], items: Sequence[Item]) -> str:
         """A content-derived entry id; services whose entries carry none ignore it."""

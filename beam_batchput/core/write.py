@@ -22,6 +22,9 @@ from typing import Any, Callable, Optional
 
 import apache_beam as beam
 
+from apache_beam.transforms.timeutil import TimeDomain
+
+from beam_batchput.core import _runner_support
 from beam_batchput.core import coders as _coders  # noqa: F401 # registers the record coders
 from beam_batchput.core.batching import batch_fn_class
 from beam_batchput.core.clock import SYSTEM_CLOCK, CallableClock, Clock
@@ -154,7 +157,9 @@ class AwsBatchWrite(beam.PTransform):
         ).with_output_types(
                 typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(FAILED, main="items")
-        batch_fn = batch_fn_class(bool(records.is_bounded), self._state_tag(records))
+        batch_fn = batch_fn_class(bool(records.is_bounded), self._state_tag(records),
+                                  TimeDomain.REAL_TIME if records.is_bounded else
+                                  _runner_support.buffering_time_domain(records, self.label))
         requests = prepared["items"] | "Batch" >> beam.ParDo(
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(SendFn(

@@ -3,17 +3,26 @@
 It routes and validates requests with botocore's service models, enforces the
 documented limits the models lack, checks SigV4 signatures, keeps what it is
 sent in memory, and injects seeded faults. Point boto3 at it with
-``endpoint_url=emulator.endpoint_url`` and ``Config(inject_host_prefix=False)``::
+``endpoint_url=emulator.endpoint_url``, ``**emulator.credentials`` and
+``Config(inject_host_prefix=False)``; point the writers at it with
+``client=emulator.client_config()`` inside ``with emulator.environment():`` (its
+credentials in the standard chain); give a subprocess or the AWS CLI
+``emulator.environ()``::
 
-    with Emulator(config={"iotsitewise": {"property_aliases": ["/t1/power"]}}) as emulator:
+    with Emulator(config={"sitewise": {"property_aliases": ["/t1/power"]}}) as emulator:
         ...
+
+The resources file (``config``) and the fault file (``faults``) are described,
+with examples, in ``docs/EMULATOR.md``; services are named there by their short
+names (``sitewise``, ``twinmaker``, ``datazone``, ``connect``, ``iotevents``) or
+their botocore names.
 
 Inspection API (no signature needed): ``GET /_emulator/store`` (the snapshot),
 ``GET /_emulator/requests`` (the request log), ``POST /_emulator/reset``,
 ``GET|POST /_emulator/faults`` (body: service or ``"*"`` → FaultConfig fields, or null).
 
-Snapshot JSON: every service's key is always there; its inner mapping appears once
-something is stored::
+Snapshot JSON, keyed by botocore names: every service's key and its inner mapping
+are always there, empty until something is stored::
 
     {"iotsitewise": {"values": {"<alias or assetId/propertyId>": [
         {"timeInSeconds": 1, "offsetInNanos": 0, "quality": "GOOD",
@@ -40,6 +49,6 @@ response held the answer back, ``status`` is None and ``errorCode``
 """
 
 from beam_batchput.emulator.faults import FaultConfig
-from beam_batchput.emulator.server import Emulator
+from beam_batchput.emulator.server import REGION, Emulator
 
-__all__ = ["Emulator", "FaultConfig"]
+__all__ = ["Emulator", "FaultConfig", "REGION"]

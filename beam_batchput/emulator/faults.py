@@ -183,10 +183,13 @@ def configs_from_mapping(document: Mapping[str, Any],
     """
     if not isinstance(document, Mapping):
         raise ValueError("faults must map service names to fault configs, got %r" % (document,))
+    from beam_batchput.emulator.resources import canonical_service
+
     configs: Dict[str, Optional[FaultConfig]] = {}
     for service, spec in document.items():
         if service != "*":
-            configs[service] = None if spec is None else FaultConfig.from_dict(spec)
+            configs[canonical_service(service)] = (None if spec is None
+                                                   else FaultConfig.from_dict(spec))
     if "*" in document:
         for service in services:
             if service not in configs:

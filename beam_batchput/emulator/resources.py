@@ -3,7 +3,9 @@
 A JSON (or, when PyYAML is importable, YAML) mapping with one optional section
 per service. A service without a section accepts every resource; a service
 with one answers ResourceNotFound for anything the section does not declare.
-Each service module reads its own section (see its docstring)::
+Sections are named by the short names (``sitewise``, ``twinmaker``,
+``datazone``, ``connect``, ``iotevents``) or the botocore names. Each service
+module reads its own section (see its docstring)::
 
     {"iotsitewise": {"property_aliases": ["/plant/t1/power"],
                      "properties": [{"assetId": "<uuid>", "propertyId": "<uuid>",
@@ -24,10 +26,19 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from beam_batchput import registry as _registry
 
-__all__ = ["SERVICES", "load_config", "load_mapping"]
+__all__ = ["SERVICES", "canonical_service", "load_config", "load_mapping"]
 
 #: The emulated services, by botocore name, as the registry lists them.
 SERVICES = tuple(row.botocore_name for row in _registry.SERVICES if row.emulator_handler)
+
+
+
+def canonical_service(name: str) -> str:
+    """The botocore name of a service named by its short or botocore name; else ``name``."""
+    try:
+        return _registry.spec(name).botocore_name
+    except ValueError:
+        return name
 
 ConfigSource = Union[None, str, "os.PathLike[str]", Mapping[str, Any]]
 
@@ -74,6 +85,7 @@ def load_config(config: ConfigSource) -> Dict[str, Optional[Mapping[str, Any]]]:
         data = config
     else:
         data = load_mapping(config)
+    data = {canonical_service(name): section for name, section in data.items()}
     unknown = sorted(set(data) - set(SERVICES))
     if unknown:
         raise ValueError("config names unknown service(s) %s; known: %s"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import logging
+import os
 import socket
 import threading
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, CallableClock, Clock
 from beam_batchput.emulator import _regex
@@ -18,11 +20,21 @@ from beam_batchput.emulator.dispatcher import Dispatcher
 from beam_batchput.emulator.faults import FaultConfig, configs_from_mapping
 from beam_batchput.emulator.models import Router
 from beam_batchput.emulator.requestlog import RequestLog
-from beam_batchput.emulator.resources import SERVICES, ConfigSource, load_config
+from beam_batchput.emulator.auth import DEFAULT_CREDENTIALS
+from beam_batchput.emulator.resources import (
+    SERVICES,
+    ConfigSource,
+    canonical_service,
+    load_config,
+    load_mapping,
+)
 from beam_batchput.emulator.services import HANDLERS
 from beam_batchput.emulator.store import Store
 
-__all__ = ["Emulator"]
+__all__ = ["Emulator", "REGION"]
+
+#: The Region clients of the emulator sign for (it accepts any).
+REGION = "us-east-1"
 
 _LOG = logging.getLogger(__name__)
 
@@ -104,10 +116,15 @@ class Emulator:
         credentials: Access key id → secret accepted in signatures; None means
             ``{"testing": "testing"}``.
         faults: Service name (or ``"*"`` for every service not named) → a
-            :class:`FaultConfig` or its fields as a mapping.
+            :class:`FaultConfig` or its fields as a mapping; or a JSON/YAML
+            file path holding that mapping.
         clock: The :class:`~beam_batchput.core.clock.Clock` of SiteWise's
             timestamp window and injected latency (a callable returning wall
             time is deprecated but accepted).
+        replay_answers: Service name → how it answers a write of a value it
+            already holds (``connect``: ``success``, ``failed`` or ``exception``;
+            ``iottwinmaker``: ``overwrite`` or ``conflict``), over the config's
+            ``replay_answer`` keys.
 
     Raises:
         ValueError: On a non-loopback host, a bad port, config or fault config.
@@ -115,13 +132,18 @@ class Emulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: ConfigSource = None,
                  credentials: Optional[Mapping[str, str]] = None,
-                 faults: Optional[FaultsSource] = None,
-                 clock: Union[Clock, Callable[[], float], None] = None) -> None:
+                 faults: Union[None, str, "os.PathLike[str]", FaultsSource] = None,
+                 clock: Union[Clock, Callable[[], float], None] = None,
+                 replay_answers: Optional[Mapping[str, str]] = None) -> None:
         if not _is_loopback(host):
             raise ValueError("host must be a loopback address, got %r" % (host,))
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError("port must be an int in [0, 65535], got %r" % (port,))
         self._host, self._port = host, port
+        self._credentials = dict(DEFAULT_CREDENTIALS if credentials is None else credentials)
+        if not self._credentials:
+            raise ValueError("credentials must name at least one access key, got %r"
+                             % (credentials,))
         _regex.prepare()
         sections = load_config(config)
         self._store = Store(SERVICES)
@@ -131,7 +153,13 @@ class Emulator:
                           DeprecationWarning, stacklevel=2)
             clock = CallableClock(wall=clock)
         self._clock = clock = clock or SYSTEM_CLOCK
-        handlers = {cls.service: cls(sections[cls.service], self._store, clock)
+        replay_answers = {canonical_service(name): answer
+                          for name, answer in (replay_answers or {}).items()}
+        unknown = sorted(set(replay_answers) - set(SERVICES))
+        if unknown:
+            raise ValueError("replay_answers names unknown service(s) %s" % ", ".join(unknown))
+        handlers = {cls.service: cls(sections[cls.service], self._store, clock,
+                                     replay_answers.get(cls.service))
                     for cls in HANDLERS}
         self._dispatcher = Dispatcher(handlers, _router(), SigV4Verifier(credentials),
                                       self._store, self._log, sleep=clock.sleep)
@@ -141,10 +169,67 @@ class Emulator:
         self._thread: Optional[threading.Thread] = None
 
     @staticmethod
-    def _fault_configs(faults: FaultsSource) -> Dict[str, Optional[FaultConfig]]:
+    def _fault_configs(faults: Any) -> Dict[str, Optional[FaultConfig]]:
+        if isinstance(faults, (str, os.PathLike)):
+            faults = load_mapping(faults)
         as_fields = {service: spec.to_dict() if isinstance(spec, FaultConfig) else spec
                      for service, spec in faults.items()}
         return configs_from_mapping(as_fields, SERVICES)
+
+    @property
+    def credentials(self) -> Dict[str, str]:
+        """A key pair it accepts: ``{"aws_access_key_id": ..., "aws_secret_access_key": ...}``,
+        ready for ``boto3.client(...)``."""
+        key, secret = next(iter(self._credentials.items()))
+        return {"aws_access_key_id": key, "aws_secret_access_key": secret}
+
+    def environ(self) -> Dict[str, str]:
+        """Environment variables that point AWS SDKs and the AWS CLI at the emulator.
+
+        The credentials, the Region, ``AWS_ENDPOINT_URL`` and
+        ``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` (SiteWise's and TwinMaker's
+        ``data.`` host prefix would break a local endpoint). For a subprocess:
+        ``subprocess.run(..., env={**os.environ, **emulator.environ()})``.
+        """
+        credentials = self.credentials
+        return {"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
+                "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"}
+
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[Dict[str, str]]:
+        """Sets :meth:`environ` in ``os.environ`` (without a session token or profile)
+        for the ``with`` block, so writers in this process find the emulator's
+        credentials; restores the environment afterwards."""
+        names = list(self.environ()) + ["AWS_SESSION_TOKEN", "AWS_PROFILE"]
+        saved = {name: os.environ.get(name) for name in names}
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            os.environ.pop(name, None)
+        os.environ.update(self.environ())
+        try:
+            yield self.environ()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def client_config(self, **overrides: Any) -> Any:
+        """A writer's ``client=``: :class:`~beam_batchput.ClientConfig` for this emulator.
+
+        Credentials still come from the standard chain: run the pipeline inside
+        ``with emulator.environment():`` (or export :meth:`environ`).
+
+        Args:
+            **overrides: Other ``ClientConfig`` fields, e.g. ``read_timeout``.
+        """
+        from beam_batchput.core.config import ClientConfig
+
+        return ClientConfig(**dict(dict(region_name=REGION, endpoint_url=self.endpoint_url),
+                                   **overrides))
 
     def start(self) -> "Emulator":
         """Binds the port and serves in a background thread; returns self."""
@@ -202,7 +287,7 @@ class Emulator:
         Raises:
             ValueError: On an unknown service, or per-entry rates for DataZone.
         """
-        self._dispatcher.set_faults(service, faults)
+        self._dispatcher.set_faults(canonical_service(service), faults)
 
     def faults(self) -> Dict[str, Dict[str, Any]]:
         """Service name → its fault config fields."""

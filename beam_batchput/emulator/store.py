@@ -7,7 +7,11 @@ import copy
 import threading
 from typing import Any, Dict, Iterable, Iterator, Tuple
 
-__all__ = ["Store"]
+__all__ = ["SNAPSHOT_KEYS", "Store"]
+
+#: The mapping each service's snapshot holds, there even when nothing is stored.
+SNAPSHOT_KEYS = {"iotsitewise": "values", "iottwinmaker": "values", "datazone": "dataPoints",
+                 "connect": "values", "iotevents-data": "messages"}
 
 
 class Store:
@@ -41,5 +45,6 @@ class Store:
     def reset(self) -> None:
         """Forgets everything stored."""
         with self._lock:
-            self._public = {service: {} for service in self._services}
+            self._public = {service: {SNAPSHOT_KEYS[service]: {}} if service in SNAPSHOT_KEYS
+                            else {} for service in self._services}
             self._private = {service: {} for service in self._services}

@@ -30,6 +30,7 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
 )
 from beam_batchput.services._fields import Fields
 from beam_batchput.services._identity import group_by_identity
@@ -94,6 +95,16 @@ _MESSAGE_CODES: Tuple[Tuple[Pattern[str], str], ...] = (
 )
 
 _Key = Tuple[Tuple[Tuple[str, str], ...], str]
+
+# A replay after an ambiguous failure (a timeout after Connect stored the
+# values) may be answered "already exists", whole or per value; no AWS page
+# says which. Values refused so are read back with ListDataTableValues and
+# written only when Connect holds them as sent.
+_VERIFY_CODES = frozenset({"DuplicateResourceException", "ConflictException"})
+# ListDataTableValues: MaxResults 1-1000 (botocore model). Reading back stops
+# after this many pages; a value not found by then is not held.
+_READ_BACK_PAGE_SIZE = 100
+_READ_BACK_MAX_PAGES = 10
 
 
 def _check_name(fields: Fields, label: str, name: Any) -> str:
@@ -226,6 +237,10 @@ class ConnectDataTableService(Service):
     default_num_shards = 1
     retryable_codes: FrozenSet[str] = _RETRYABLE
     non_retryable_codes: FrozenSet[str] = _NOT_RETRYABLE
+    # The response lists the stored values: a value is written only when listed.
+    has_success_list = True
+    collision_codes: FrozenSet[str] = frozenset({DUPLICATE_VALUE_CODE})
+    verify_codes: FrozenSet[str] = _VERIFY_CODES
 
     def __init__(self, *, max_values_per_request: int = DEFAULT_MAX_VALUES_PER_REQUEST) -> None:
         count = positive_int("max_values_per_request", max_values_per_request)
@@ -270,7 +285,8 @@ class ConnectDataTableService(Service):
         return {"InstanceId": instance, "DataTableId": table,
                 "Values": [group[0].payload for group in groups.values()]}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Failure | Unmatched]:
         # Implementation note: build_request sent the first item of each
         # identity; identical copies follow its fate, different ones fail here.
         followers, conflicts = group_by_identity(request.items, _item_key)
@@ -283,5 +299,51 @@ class ConnectDataTableService(Service):
                              item.payload["Value"][:200]))
         for failed in response.get("Failed") or ():
             message = str(failed.get("Message") or "")
-            for item in followers.pop(_key(failed), ()):
-                yield Failure(item, _code(message), message)
+            items = followers.get(_key(failed))
+            if items:
+                for item in items:
+                    yield Failure(item, _code(message), message)
+            else:
+                yield Unmatched(_code(message), "a Failed entry for primary values %s, "
+                                "attribute %r names no value sent: %s"
+                                % (failed.get("PrimaryValues"), failed.get("AttributeName"),
+                                   message[:500]),
+                                tuple(request.items))
+
+    def confirmed(self, request: Request, response: Mapping[str, Any]) -> Iterable[Item]:
+        followers, _ = group_by_identity(request.items, _item_key)
+        for stored in response.get("Successful") or ():
+            yield from followers.get(_key(stored), ())
+
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Tuple[Item, bool]]:
+        """What Connect holds of these values, read with ListDataTableValues."""
+        by_record: Dict[Tuple[Tuple[str, ...], Tuple[Tuple[str, str], ...]], List[Item]] = {}
+        for item in items:
+            by_record.setdefault((item.scope, _item_key(item)[0]), []).append(item)
+        for (scope, primary), members in by_record.items():
+            stored = _stored_values(client, scope, primary)
+            for item in members:
+                if item.payload["AttributeName"] in stored:
+                    yield item, stored[item.payload["AttributeName"]] == item.payload["Value"]
+
+
+def _stored_values(client: Any, scope: Tuple[str, ...],
+                   primary: Tuple[Tuple[str, str], ...]) -> Dict[str, Any]:
+    """Attribute name → stored value of one record (the one these primary values name)."""
+    instance, table = scope
+    kwargs: Dict[str, Any] = {"InstanceId": instance, "DataTableId": table,
+                              "MaxResults": _READ_BACK_PAGE_SIZE}
+    if primary:
+        kwargs["PrimaryAttributeValues"] = [{"AttributeName": name, "Values": [value]}
+                                            for name, value in primary]
+    stored: Dict[str, Any] = {}
+    for _ in range(_READ_BACK_MAX_PAGES):
+        page = client.list_data_table_values(**kwargs)
+        for value in page.get("Values") or ():
+            if _key(value)[0] == primary:
+                stored[str(value.get("AttributeName"))] = value.get("Value")
+        token = page.get("NextToken")
+        if not token:
+            break
+        kwargs["NextToken"] = token
+    return stored

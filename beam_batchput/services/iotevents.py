@@ -8,8 +8,9 @@ description of BatchPutMessage and uses it only when botocore lacks the service
 
 One record is one message to one input. A request carries at most 10 messages
 and 1,024 bytes of payload in total. Message ids not given are derived from the
-message content, so a replayed bundle sends the same ids and detectors, which
-process a message id once, do not process it twice.
+message content and the record's element timestamp, so a replayed bundle sends
+the same ids and detectors, which process a message id once, do not process it
+twice, while two records that differ in any of these keep distinct ids.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
     content_id,
 )
 from beam_batchput.services._fields import Fields
 from beam_batchput.services._identity import group_by_identity
 
-__all__ = ["IoTEventsService", "DUPLICATE_MESSAGE_ID_CODE", "MAX_MESSAGES_PER_REQUEST",
-           "MAX_PAYLOAD_BYTES_PER_REQUEST"]
+__all__ = ["IoTEventsService", "DUPLICATE_MESSAGE_CODE", "DUPLICATE_MESSAGE_ID_CODE",
+           "MAX_MESSAGES_PER_REQUEST", "MAX_PAYLOAD_BYTES_PER_REQUEST", "derived_message_id"]
 
 # [IoT Events API reference, BatchPutMessage, "The following limits apply"]: at
 # most 10 messages and 1,024 bytes of payload in total per request. Not in the
@@ -54,6 +56,12 @@ _FIELDS = frozenset(("input_name", "payload", "message_id", "timestamp"))
 #: The code of a message whose id another message of the same request holds
 #: with different content (the service refuses duplicate ids in a batch).
 DUPLICATE_MESSAGE_ID_CODE = "DuplicateMessageId"
+#: The code of a record that is the same message as another record of the same
+#: request (same id and content): a detector processes a message id once, so
+#: it is sent once, for the first record only.
+DUPLICATE_MESSAGE_CODE = "DuplicateMessage"
+# How a message id came about, the last field of an item's sort key.
+_GIVEN, _DERIVED = "given", "derived"
 
 # Per-message codes (the model's ErrorCode enum) and whole-request exception
 # names worth retrying: InternalFailure, ServiceUnavailable and Throttling, in
@@ -104,6 +112,29 @@ def _message_id(item: Item) -> str:
     return item.payload["messageId"]
 
 
+def derived_message_id(input_name: str, payload: bytes, millis: Optional[int],
+                       event_time: int) -> str:
+    """The message id of a record that names none.
+
+    32 hex digits of a SHA-256 of the input name, the payload's SHA-256, the
+    message timestamp in milliseconds (or None) and the record's element
+    timestamp in microseconds: a replayed record keeps its id, and records that
+    differ in any of the four get distinct ones.
+    """
+    return _derived_id(input_name, hashlib.sha256(payload).hexdigest(), millis, event_time)
+
+
+def _derived_id(input_name: str, digest: str, millis: Optional[int], event_time: int) -> str:
+    return content_id(input_name, digest, millis, event_time, length=_DERIVED_ID_LENGTH)
+
+
+def _sort_key(message: Mapping[str, Any], digest: str, event_time: int, origin: str) -> str:
+    millis = (message.get("timestamp") or {}).get("timeInMillis")
+    return "%s|%s|%s|%s|%020d|%s" % (
+        message["messageId"], message["inputName"], digest,
+        "" if millis is None else "%020d" % millis, event_time, origin)
+
+
 class IoTEventsService(Service):
     """AWS IoT Events Data BatchPutMessage.
 
@@ -113,15 +144,17 @@ class IoTEventsService(Service):
     UTF-8, or a dict or list sent as compact JSON with sorted keys; 1 to 1,024
     bytes), optional ``message_id`` and optional ``timestamp`` (epoch seconds,
     an aware datetime or ISO-8601 text; sent as ``timeInMillis``). Without a
-    ``message_id`` one is derived from the input name, payload and timestamp,
-    so a replay sends the same ids.
+    ``message_id`` one is derived by :func:`derived_message_id` from the input
+    name, payload, timestamp and the record's element timestamp, so a replay
+    sends the same ids and distinct records keep distinct ones.
 
     Requests carry at most 10 messages and 1,024 bytes of payload. Two messages
     with the same id never travel in one request (the service would refuse the
     whole batch): the first (in the deterministic packing order) is sent; an
-    identical message shares its outcome; a message with different content
-    fails with :data:`DUPLICATE_MESSAGE_ID_CODE`, not retried. Messages with
-    the same id share a shard, so they meet in one buffer.
+    identical message fails with :data:`DUPLICATE_MESSAGE_CODE` and a message
+    with different content with :data:`DUPLICATE_MESSAGE_ID_CODE`, neither
+    retried, both counted as ``id_collisions``. Messages with the same id share
+    a shard, so they meet in one buffer.
     """
 
     name = "iotevents-data"
@@ -131,6 +164,8 @@ class IoTEventsService(Service):
                     max_request_bytes=MAX_PAYLOAD_BYTES_PER_REQUEST)
     retryable_codes: FrozenSet[str] = _RETRYABLE
     non_retryable_codes: FrozenSet[str] = _NOT_RETRYABLE
+    collision_codes: FrozenSet[str] = frozenset({DUPLICATE_MESSAGE_ID_CODE,
+                                                 DUPLICATE_MESSAGE_CODE})
 
     def item(self, record: Mapping[str, Any]) -> Item:
         fields = Fields(record, _FIELDS)
@@ -142,16 +177,25 @@ class IoTEventsService(Service):
         data = _payload(fields)
         millis = _millis(fields)
         digest = hashlib.sha256(data).hexdigest()
-        message_id = given_id or content_id(input_name, digest, millis,
-                                            length=_DERIVED_ID_LENGTH)
-        message: Dict[str, Any] = {"messageId": message_id, "inputName": input_name,
-                                   "payload": data}
+        message: Dict[str, Any] = {"messageId": given_id or _derived_id(
+            input_name, digest, millis, 0), "inputName": input_name, "payload": data}
         if millis is not None:
             message["timestamp"] = {"timeInMillis": millis}
         return Item(scope=(), group=None, payload=message, size=len(data),
-                    sort_key="%s|%s|%s|%s" % (message_id, input_name, digest,
-                                              "" if millis is None else "%020d" % millis),
-                    item_id=message_id, resource=input_name)
+                    sort_key=_sort_key(message, digest, 0, _GIVEN if given_id else _DERIVED),
+                    item_id=message["messageId"], resource=input_name)
+
+    def with_event_time(self, item: Item) -> Item:
+        """Derives the message id from the content and the element timestamp."""
+        if item.sort_key.endswith("|" + _DERIVED):
+            message = item.payload
+            millis = (message.get("timestamp") or {}).get("timeInMillis")
+            digest = item.sort_key.split("|", 3)[2]
+            message["messageId"] = _derived_id(message["inputName"], digest, millis,
+                                               item.event_time)
+            item.item_id = message["messageId"]
+            item.sort_key = _sort_key(message, digest, item.event_time, _DERIVED)
+        return item
 
     def shard_key(self, item: Item) -> str:
         """The message id, so messages with one id meet in one buffer."""
@@ -162,15 +206,29 @@ class IoTEventsService(Service):
         groups, _ = group_by_identity(items, _message_id)
         return {"messages": [group[0].payload for group in groups.values()]}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Failure | Unmatched]:
         # Implementation note: build_request sent the first message of each id;
-        # identical copies follow its fate, different ones fail here.
+        # every other record with that id fails here, as a detector would
+        # process the id once: a copy with other content as a reused id, an
+        # identical copy as the same message.
         followers, conflicts = group_by_identity(request.items, _message_id)
         for item, _ in conflicts:
             yield Failure(item, DUPLICATE_MESSAGE_ID_CODE,
                           "another message of the same request has messageId %r with "
                           "different content; this one was not sent" % _message_id(item))
+        for group in followers.values():
+            for item in group[1:]:
+                yield Failure(item, DUPLICATE_MESSAGE_CODE,
+                              "another record of the same request is the same message "
+                              "(messageId %r, same input, payload and timestamps); it was "
+                              "sent once, for that record" % _message_id(item))
         for error in response.get("BatchPutMessageErrorEntries") or ():
-            for item in followers.pop(str(error.get("messageId")), ()):
-                yield Failure(item, str(error.get("errorCode") or "Unknown"),
-                              str(error.get("errorMessage") or ""))
+            code = str(error.get("errorCode") or "Unknown")
+            message = str(error.get("errorMessage") or "")
+            items = followers.get(str(error.get("messageId")))
+            if items:
+                yield Failure(items[0], code, message)
+            else:
+                yield Unmatched(code, "messageId %r names no message sent: %s"
+                                % (error.get("messageId"), message), tuple(request.items))

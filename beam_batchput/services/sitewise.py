@@ -21,10 +21,11 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
 )
 from beam_batchput.services._fields import Fields, split_nanos
 
-__all__ = ["SiteWiseService"]
+__all__ = ["SiteWiseService", "ENTRY_NOT_INGESTED_CODE"]
 
 # [IoT SiteWise user guide, "BatchPutAssetPropertyValue API"]: 10 entries per
 # request, 10 TQVs per entry. Not in the botocore model.
@@ -48,8 +49,14 @@ _VALUE_TYPES = {"DOUBLE": "D", "INTEGER": "I", "STRING": "S", "BOOLEAN": "B"}
 _FIELDS = frozenset(("property_alias", "asset_id", "property_id", "value", "value_type",
                      "timestamp", "quality"))
 
+#: The code of a TQV that was valid, but not stored because another TQV of its
+#: entry was invalid while partial entry processing was off. Retried: the next
+#: request carries it without the invalid TQV.
+ENTRY_NOT_INGESTED_CODE = "EntryNotIngested"
+
 # Per-entry codes are the exception names of the model's error-code enum.
 _RETRYABLE = TRANSIENT_ERROR_CODES | {
+    ENTRY_NOT_INGESTED_CODE,
     "LimitExceeded", "LimitExceededException",
     # Concurrent operations on the same resource: settles on its own.
     "ConflictingOperation", "ConflictingOperationException",
@@ -96,7 +103,8 @@ def _variant(fields: Fields) -> Dict[str, Any]:
             raise fields.fail("ValueOutOfRange",
                               "double %r is outside [-1e10, 1e10]" % value)
         return {"doubleValue": value}
-    text = fields.string("value", max_len=MAX_STRING_LENGTH, no_control=True)
+    # The documented pattern ^$|[^\u0000-\u001F\u007F]+ admits the empty string.
+    text = fields.string("value", min_len=0, max_len=MAX_STRING_LENGTH, no_control=True)
     return {"stringValue": text}
 
 
@@ -193,17 +201,59 @@ class SiteWiseService(Service):
             wire.append(body)
         return {"entries": wire, "enablePartialEntryProcessing": self._partial}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Failure | Unmatched]:
         by_id = {entry.entry_id: entry for entry in request.entries}
         for error_entry in response.get("errorEntries") or ():
-            entry = by_id.get(error_entry.get("entryId"))
+            entry_id = error_entry.get("entryId")
+            entry = by_id.get(entry_id)
+            errors = error_entry.get("errors") or ()
             if entry is None:
+                for error in errors or ({},):
+                    yield Unmatched(_error_code(error), "entryId %r names no entry of the "
+                                    "request: %s" % (entry_id, _error_message(error)),
+                                    tuple(request.items))
                 continue
-            for error in error_entry.get("errors") or ():
-                stamps = {(t.get("timeInSeconds"), t.get("offsetInNanos", 0))
-                          for t in error.get("timestamps") or ()}
+            failed: Dict[int, Item] = {}
+            for error in errors or ({},):
+                code, message = _error_code(error), _error_message(error)
+                stamps = [_time_key(t) for t in error.get("timestamps") or ()]
+                if not stamps:
+                    # An error that names no timestamp fails the whole entry.
+                    named = list(entry.items)
+                else:
+                    named = [item for item in entry.items
+                             if _time_key(item.payload["timestamp"]) in stamps]
+                    placed = {_time_key(item.payload["timestamp"]) for item in named}
+                    strays = [stamp for stamp in stamps if stamp not in placed]
+                    if strays:
+                        yield Unmatched(code, "entry %s: timestamps %s match no value sent: "
+                                        "%s" % (entry.entry_id, strays[:5], message),
+                                        tuple(entry.items))
+                for item in named:
+                    failed[id(item)] = item
+                    yield Failure(item, code, message)
+            if not self._partial and failed:
+                # [API reference]: with partial entry processing off, an invalid
+                # TQV fails ingestion of the whole entry, though the error names
+                # only the invalid ones: the entry's other TQVs were not stored.
                 for item in entry.items:
-                    ts = item.payload["timestamp"]
-                    if not stamps or (ts["timeInSeconds"], ts["offsetInNanos"]) in stamps:
-                        yield Failure(item, str(error.get("errorCode") or "Unknown"),
-                                      str(error.get("errorMessage") or ""))
+                    if id(item) not in failed:
+                        yield Failure(item, ENTRY_NOT_INGESTED_CODE,
+                                      "not stored: another value of its entry was refused "
+                                      "and partial entry processing is off")
+
+
+def _time_key(stamp: Any) -> Tuple[Any, Any]:
+    """A TQV timestamp as (seconds, nanos), whichever way it was given."""
+    if not isinstance(stamp, Mapping):
+        return (None, None)
+    return stamp.get("timeInSeconds"), stamp.get("offsetInNanos") or 0
+
+
+def _error_code(error: Mapping[str, Any]) -> str:
+    return str(error.get("errorCode") or "Unknown")
+
+
+def _error_message(error: Mapping[str, Any]) -> str:
+    return str(error.get("errorMessage") or "")

@@ -24,6 +24,7 @@ from beam_batchput.core.service import (
     Limits,
     Request,
     Service,
+    Unmatched,
 )
 from beam_batchput.services._fields import (
     CONTROL_CHARS,
@@ -84,6 +85,15 @@ _NOT_RETRYABLE = frozenset({"400", "404", "409", "ValidationException",
 # it is compared at coarser precisions (the service or botocore may have cut it
 # to micro- or milliseconds) before every value of the property is failed.
 _MATCH_PRECISIONS = (1, 1_000, 1_000_000, _NANOS)
+
+# A replay after an ambiguous failure (a timeout after TwinMaker stored the
+# values) may be answered with a conflict at the same time; no AWS page says.
+# Values refused so are read back with GetPropertyValueHistory and written
+# only when TwinMaker holds them as sent.
+_VERIFY_CODES = frozenset({"ConflictException", "409"})
+# Reading back stops after this many pages (maxResults 1-200 in the model).
+_READ_BACK_PAGE_SIZE = 200
+_READ_BACK_MAX_PAGES = 10
 
 
 def _time_text(nanos: int, fields: Fields) -> str:
@@ -219,11 +229,12 @@ def _value_nanos(value: Mapping[str, Any]) -> Optional[int]:
     return None
 
 
-def _named_items(echoed_values: Any, candidates: List[Item]) -> List[Item]:
+def _named_items(echoed_values: Any, candidates: List[Item]) -> Optional[List[Item]]:
     """The candidate items that the echoed property values name.
 
     A value is found by its time, then narrowed by its value when several of
-    ours share that time. A value that cannot be found names every candidate.
+    ours share that time. An entry echoed without values names every
+    candidate; a value that cannot be found makes the error unplaceable (None).
     """
     if not echoed_values:
         return candidates
@@ -231,7 +242,7 @@ def _named_items(echoed_values: Any, candidates: List[Item]) -> List[Item]:
     seen: Set[int] = set()
     for echoed in echoed_values:
         if not isinstance(echoed, Mapping):
-            return candidates
+            return None
         nanos = _value_nanos(echoed)
         matches = candidates
         if nanos is not None:
@@ -241,7 +252,7 @@ def _named_items(echoed_values: Any, candidates: List[Item]) -> List[Item]:
                 if matches:
                     break
             else:
-                return candidates
+                return None
         if echoed.get("value") is not None:
             matches = [item for item in matches
                        if item.payload["value"] == echoed["value"]] or matches
@@ -274,6 +285,7 @@ class TwinMakerService(Service):
     retryable_codes = _RETRYABLE
     non_retryable_codes = _NOT_RETRYABLE
     throttling_codes = _THROTTLING
+    verify_codes = _VERIFY_CODES
 
     def item(self, record: Mapping[str, Any]) -> Item:
         fields = Fields(record, _FIELDS)
@@ -326,7 +338,8 @@ class TwinMakerService(Service):
             })
         return {"workspaceId": scope[0], "entries": wire}
 
-    def failures(self, request: Request, response: Mapping[str, Any]) -> Iterable[Failure]:
+    def failures(self, request: Request, response: Mapping[str, Any]
+                 ) -> Iterable[Failure | Unmatched]:
         references = [(_reference(entry.group), entry.items) for entry in request.entries]
         failed: Set[int] = set()
         for error_entry in response.get("errorEntries") or ():
@@ -337,13 +350,55 @@ class TwinMakerService(Service):
                 echoed_ref = echoed.get("entityPropertyReference") or {}
                 candidates = [item for ours, items in references
                               if _names_reference(echoed_ref, ours) for item in items]
-                if candidates:
-                    named = _named_items(echoed.get("propertyValues"), candidates)
-                else:
-                    # Implementation note: an error we cannot place must not let
-                    # its values pass as written; fail the whole request instead.
-                    named = request.items
+                if not candidates:
+                    yield Unmatched(code, "the echoed entry %s names no entry sent: %s"
+                                    % (echoed_ref, message), tuple(request.items))
+                    continue
+                named = _named_items(echoed.get("propertyValues"), candidates)
+                if named is None:
+                    # The echoed values match none of ours: place the error on
+                    # no one value, but on every value it could refer to.
+                    yield Unmatched(code, "the echoed values of %s match no value sent: %s"
+                                    % (echoed_ref, message), tuple(candidates))
+                    continue
                 for item in named:
                     if id(item) not in failed:
                         failed.add(id(item))
                         yield Failure(item, code, message)
+
+    def held(self, client: Any, items: Sequence[Item]) -> Iterable[Tuple[Item, bool]]:
+        """What TwinMaker holds at these values' times, read with GetPropertyValueHistory."""
+        by_property: Dict[Tuple[Tuple[str, ...], str], List[Item]] = {}
+        for item in items:
+            by_property.setdefault((item.scope, item.group), []).append(item)
+        for (scope, group), members in by_property.items():
+            stored = _stored_values(client, scope[0], group, members)
+            for item in members:
+                values = stored.get(_value_nanos(item.payload))
+                if values:
+                    yield item, item.payload["value"] in values
+
+
+def _stored_values(client: Any, workspace: str, group: str,
+                   items: List[Item]) -> Dict[Optional[int], List[Any]]:
+    """Time (epoch ns) → values stored for one property, between the items' times."""
+    reference = _reference(group)
+    times = sorted(item.payload["time"] for item in items)
+    kwargs: Dict[str, Any] = {"workspaceId": workspace, "entityId": reference["entityId"],
+                              "selectedProperties": [reference["propertyName"]],
+                              "startTime": times[0], "endTime": times[-1],
+                              "maxResults": _READ_BACK_PAGE_SIZE}
+    for kind in ("componentName", "componentPath"):
+        if kind in reference:
+            kwargs[kind] = reference[kind]
+    stored: Dict[Optional[int], List[Any]] = {}
+    for _ in range(_READ_BACK_MAX_PAGES):
+        page = client.get_property_value_history(**kwargs)
+        for history in page.get("propertyValues") or ():
+            for value in history.get("values") or ():
+                stored.setdefault(_value_nanos(value), []).append(value.get("value"))
+        token = page.get("nextToken")
+        if not token:
+            break
+        kwargs["nextToken"] = token
+    return stored

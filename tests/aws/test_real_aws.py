@@ -11,6 +11,12 @@ Set ``BEAM_BATCHPUT_AWS_TESTS=1``, AWS credentials in the standard chain,
 
 Each test writes a few records and expects receipts for all of them and no
 dead letters; SiteWise and TwinMaker are read back.
+
+The replay tests settle what AWS answers when a request that was already
+stored is sent again (a retry after a timeout): they send the writer's own
+request twice, name the answer (the emulator's ``replay_answer`` that models
+it), and then check the writer gives receipts, not dead letters, for values
+AWS holds exactly as sent.
 """
 
 import os
@@ -21,6 +27,7 @@ import apache_beam as beam
 import boto3
 import pytest
 from apache_beam.testing.util import assert_that
+from botocore.exceptions import ClientError
 
 from beam_batchput import (
     WriteToConnectDataTable,
@@ -100,3 +107,62 @@ def test_iotevents_messages_are_accepted():
     written, failed = _write(WriteToIoTEvents, [
         {"input_name": input_name, "payload": {"n": n, "run": uuid.uuid4().hex}} for n in range(5)])
     assert failed == [] and len(written) == 5
+
+
+def _replayed(service, records):
+    """Sends the writer's request for ``records`` twice; returns both answers
+    (a response, or the ClientError code)."""
+    from beam_batchput.core.packing import pack
+
+    client = boto3.client(service.name, region_name=os.environ["AWS_REGION"])
+    (request,) = pack([service.item(r) for r in records], service.limits, service.entry_id)
+    kwargs = service.build_request(request.scope, request.entries)
+    answers = []
+    for _ in range(2):
+        try:
+            answers.append(getattr(client, service.method)(**kwargs))
+        except ClientError as error:
+            answers.append(error.response["Error"]["Code"])
+    return answers
+
+
+def test_connect_replay_answer_is_one_the_writer_handles():
+    from beam_batchput.services.connect import ConnectDataTableService
+
+    instance, table, attribute, primary = _require("BEAM_BATCHPUT_CONNECT").split("/")
+    run = uuid.uuid4().hex[:8]
+    records = [{"instance_id": instance, "data_table_id": table, "attribute_name": attribute,
+                "value": "v%d" % n, "primary_values": {primary: "%s-r%d" % (run, n)}}
+               for n in range(2)]
+    first, second = _replayed(ConnectDataTableService(), records)
+    assert isinstance(first, dict) and len(first["Successful"]) == 2, first
+    if isinstance(second, str):
+        answer = "exception" if second == "DuplicateResourceException" else second
+    elif len(second.get("Successful") or ()) == 2:
+        answer = "success"
+    else:
+        answer = "failed"
+    print("connect replay_answer:", answer, second)
+    assert answer in ("success", "failed", "exception"), (
+        "Connect answers a replay in a way the emulator does not model: %r" % (second,))
+    written, failed = _write(WriteToConnectDataTable, records)
+    assert failed == [] and len(written) == 2
+
+
+def test_twinmaker_replay_answer_is_one_the_writer_handles():
+    from beam_batchput.services.twinmaker import TwinMakerService
+
+    workspace, entity, component, prop = _require("BEAM_BATCHPUT_TWINMAKER").split("/")
+    now = time.time()
+    records = [{"workspace_id": workspace, "entity_id": entity, "component_name": component,
+                "property_name": prop, "value": float(n), "timestamp": now - 30 + n / 10}
+               for n in range(3)]
+    first, second = _replayed(TwinMakerService(), records)
+    assert isinstance(first, dict) and not first.get("errorEntries"), first
+    if isinstance(second, dict) and not second.get("errorEntries"):
+        answer = "overwrite"
+    else:
+        answer = "conflict"
+    print("iottwinmaker replay_answer:", answer, second)
+    written, failed = _write(WriteToTwinMaker, records)
+    assert failed == [] and len(written) == 3

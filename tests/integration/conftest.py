@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Iterator
 
 import boto3
 import pytest
@@ -21,21 +21,6 @@ def emulator() -> Iterator[Emulator]:
     default ``testing``/``testing`` credentials, no faults."""
     with Emulator() as running:
         yield running
-
-
-@pytest.fixture
-def emulator_factory() -> Iterator[Callable[..., Emulator]]:
-    """Starts emulators from ``Emulator`` keyword arguments; stops them all at teardown."""
-    started: List[Emulator] = []
-
-    def start(**kwargs: Any) -> Emulator:
-        running = Emulator(**kwargs).start()
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
 
 
 def client_config(**overrides: Any) -> Config:

@@ -89,7 +89,7 @@ def test_badly_signed_requests_are_refused_with_403(emulator, aws_client, servic
     with pytest.raises(ClientError) as raised:
         call(client, service)
     assert outcome(raised) == (code, 403)
-    assert emulator.snapshot()[service] == {}
+    assert not any(emulator.snapshot()[service].values())
 
 
 def test_configured_credentials_are_accepted_and_the_secret_never_echoed(emulator_factory,
@@ -122,7 +122,7 @@ def test_whole_request_faults_answer_with_the_service_error(emulator_factory, aw
     with pytest.raises(ClientError) as raised:
         call(aws_client(service, emulator.endpoint_url), service)
     assert outcome(raised) == (code or INTERNAL_ERROR_CODES[service], status)
-    assert emulator.snapshot()[service] == {}
+    assert not any(emulator.snapshot()[service].values())
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -133,7 +133,7 @@ def test_a_dropped_connection_is_a_botocore_connection_error(emulator_factory, a
         call(aws_client(service, emulator.endpoint_url), service)
     [record] = emulator.requests()
     assert (record["status"], record["errorCode"]) == (None, "ConnectionDropped")
-    assert emulator.snapshot()[service] == {}
+    assert not any(emulator.snapshot()[service].values())
 
 
 def test_a_slow_answer_times_the_client_out_after_the_write_happened(emulator_factory,
@@ -214,7 +214,7 @@ def test_inspection_api_shows_store_and_log_and_resets(emulator, aws_client):
     assert log[0]["request"]["entries"][0]["propertyAlias"] == "/plant/t1/power"
     get_json(url + "/_emulator/reset", data=b"")
     assert get_json(url + "/_emulator/requests") == []
-    assert emulator.snapshot()["iotsitewise"] == {}
+    assert not any(emulator.snapshot()["iotsitewise"].values())
 
 
 def test_faults_can_be_set_at_runtime_over_http(emulator, aws_client):

@@ -104,4 +104,4 @@ def test_injected_entry_errors_fail_values_with_a_named_message(connect, kind, p
     answer = create(client, [value(queue="q%d" % i) for i in range(5)])
     assert answer["Successful"] == []
     assert {f["Message"].split(":")[0] for f in answer["Failed"]} <= prefixes
-    assert emulator.snapshot()["connect"] == {}
+    assert not any(emulator.snapshot()["connect"].values())

@@ -84,7 +84,7 @@ def test_with_a_config_unknown_resources_fail_whole_with_not_found(datazone, ove
     with pytest.raises(ClientError) as raised:
         post(client, [form()], **overrides)
     assert error_code(raised) == ("ResourceNotFoundException", 404)
-    assert emulator.snapshot()["datazone"] == {}
+    assert not any(emulator.snapshot()["datazone"].values())
 
 
 @pytest.mark.parametrize("forms, overrides", [

@@ -65,7 +65,7 @@ def test_requests_over_a_limit_fail_whole_with_invalid_request(iotevents, messag
     with pytest.raises(ClientError) as raised:
         client.batch_put_message(messages=messages)
     assert error_code(raised) == ("InvalidRequestException", 400)
-    assert emulator.snapshot()["iotevents-data"] == {}
+    assert not any(emulator.snapshot()["iotevents-data"].values())
 
 
 def test_ten_messages_of_exactly_1024_bytes_are_accepted(iotevents):
@@ -100,4 +100,4 @@ def test_injected_entry_errors_name_each_failed_message(iotevents):
     assert {e["errorCode"] for e in entries} <= {
         "InternalFailureException", "ThrottlingException", "ServiceUnavailableException",
         "InvalidRequestException"}
-    assert emulator.snapshot()["iotevents-data"] == {}
+    assert not any(emulator.snapshot()["iotevents-data"].values())

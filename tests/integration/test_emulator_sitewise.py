@@ -74,7 +74,7 @@ def test_requests_over_a_limit_fail_whole_with_invalid_request(sitewise, entries
     with pytest.raises(ClientError) as raised:
         client.batch_put_asset_property_value(entries=entries)
     assert error_code(raised) == ("InvalidRequestException", 400)
-    assert emulator.snapshot()["iotsitewise"] == {}
+    assert not any(emulator.snapshot()["iotsitewise"].values())
 
 
 @pytest.mark.parametrize("bad", [
@@ -108,6 +108,16 @@ def test_limit_values_themselves_are_accepted(sitewise):
                 tqv(seconds=NOW - 5, quality="BAD", nullValue={"valueType": "S"})]
     assert client.batch_put_asset_property_value(
         entries=[entry(values=extremes)])["errorEntries"] == []
+
+
+def test_the_empty_string_is_a_string_value(sitewise):
+    # The documented pattern ^$|[^\u0000-\u001F\u007F]+ admits it.
+    emulator, client = sitewise()
+    answer = client.batch_put_asset_property_value(entries=[entry(values=[
+        tqv(stringValue="")])])
+    assert answer["errorEntries"] == []
+    [point] = emulator.snapshot()["iotsitewise"]["values"]["/plant/t1/power"]
+    assert point["value"] == {"stringValue": ""}
 
 
 def test_timestamps_outside_the_window_fail_with_timestamp_out_of_range(sitewise):
@@ -197,4 +207,4 @@ def test_injected_entry_errors_fail_every_value_of_the_entry(sitewise, kind, cod
     for failed in answer["errorEntries"]:
         [error] = failed["errors"]
         assert error["errorCode"] in codes and len(error["timestamps"]) == 2
-    assert emulator.snapshot()["iotsitewise"] == {}
+    assert not any(emulator.snapshot()["iotsitewise"].values())

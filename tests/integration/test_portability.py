@@ -31,6 +31,7 @@ from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 from beam_batchput import WriteToIoTEvents, WriteToSiteWise
 from beam_batchput.avro import load_schema
 from pipelines import avro_to_service
+from tests.conftest import set_worker_environment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOW = int(time.time())
@@ -45,17 +46,9 @@ EMULATOR_CONFIG = {"iotsitewise": {"property_aliases": ALIASES},
 
 @pytest.fixture(scope="module")
 def worker_env() -> Iterator[None]:
-    """What every worker process inherits: emulator credentials, this checkout on
-    PYTHONPATH, and this interpreter first on PATH (a worker pool starts ``python``)."""
+    """The workers' environment (:func:`tests.conftest.set_worker_environment`)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.delenv("AWS_SESSION_TOKEN", raising=False)
-        patch.delenv("AWS_PROFILE", raising=False)
-        patch.setenv("PYTHONPATH", os.pathsep.join(
-            p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
-        patch.setenv("PATH", os.pathsep.join(
-            (os.path.dirname(sys.executable), os.environ.get("PATH", ""))))
+        set_worker_environment(patch)
         yield
 
 

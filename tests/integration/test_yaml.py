@@ -27,10 +27,8 @@ EXAMPLE = os.path.join(ROOT, "pipelines", "yaml", "wind_farm.yaml")
 RUN_SECONDS = 90
 NOW = int(time.time())
 
-FARM = {"iotsitewise": {"property_aliases": [
-            "/windfarm/north/t01/power_kw", "/windfarm/north/t02/power_kw",
-            "/windfarm/north/t02/wind_speed_ms"]},
-        "iotevents-data": {"inputs": ["turbineAlarms"]}}
+# The resources the example ships, which make its comments true.
+FARM = os.path.join(ROOT, "pipelines", "yaml", "wind_farm_resources.json")
 
 
 def read_json_lines(pattern: str) -> list:

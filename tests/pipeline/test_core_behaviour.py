@@ -146,3 +146,37 @@ def test_a_record_in_several_sliding_windows_is_written_once_per_window():
             for entry in call["kwargs"]["entries"] for v in entry["propertyValues"]]
     assert sorted(sent) == sorted(NOW - 600 + n for _ in range(2) for n in range(5)
                                   for _copy in range(3))
+
+
+def test_unplaced_errors_and_id_collisions_are_counted_and_never_receipts():
+    from apache_beam.transforms.window import TimestampedValue
+
+    from beam_batchput import WriteToIoTEvents
+
+    def stranger_first(method, kwargs, number):
+        errors = [{"messageId": "not-ours", "errorCode": "InternalFailureException",
+                   "errorMessage": "?"}] if number == 1 else []
+        return {"BatchPutMessageErrorEntries": errors}
+
+    fakes.reset("unplaced")
+    same = {"input_name": "in", "payload": {"v": 1}}
+    data = [TimestampedValue(dict(same), NOW), TimestampedValue(dict(same), NOW),
+            TimestampedValue(dict(same), NOW + 1)]
+    p = pipeline()
+    result = (p | beam.Create(data) | beam.Map(lambda r: r)
+              | WriteToIoTEvents(client_factory=fakes.FakeClientFactory("unplaced",
+                                                                        stranger_first),
+                                 batching=BatchingConfig(num_shards=1), clock=FakeClock()))
+    assert_that(result.written | beam.Map(lambda r: r.attempts), equal_to([2, 2]),
+                label="written")
+    assert_that(result.failed | beam.Map(lambda d: d.error_code),
+                equal_to(["DuplicateMessage"]), label="failed")
+    run = p.run()
+    run.wait_until_finish()
+    found = run.metrics().query(MetricsFilter().with_namespace("beam_batchput.iotevents-data"))
+    counters = {c.key.metric.name: c.committed for c in found["counters"]}
+    assert counters["unmatched_errors"] == 1
+    assert counters["id_collisions"] == 1
+    sent = [m["messageId"] for call in fakes.calls("unplaced")
+            for m in call["kwargs"]["messages"]]
+    assert len(set(sent)) == 2  # equal content, two element timestamps: two ids

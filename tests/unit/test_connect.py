@@ -8,7 +8,7 @@ import botocore.validate
 import pytest
 
 from beam_batchput.core.packing import pack
-from beam_batchput.core.service import InvalidRecord
+from beam_batchput.core.service import Failure, InvalidRecord, Unmatched
 from beam_batchput.services.connect import (
     DEFAULT_MAX_VALUES_PER_REQUEST,
     DUPLICATE_VALUE_CODE,
@@ -224,13 +224,19 @@ def test_failed_values_map_back_to_exactly_their_records():
                "Value 'high' is not a valid NUMBER."),
         failed([("queue", "nobody")], "priority", "Not in the request."),
     ]}
-    found = {f.item.item_id: (f.code, f.message) for f in service.failures(request, response)}
+    outcomes = list(service.failures(request, response))
+    found = {f.item.item_id: (f.code, f.message) for f in outcomes if isinstance(f, Failure)}
     assert found == {
         "routing/queue=sales,region=us/hours": (
             "ThrottlingException", "ThrottlingException: Rate exceeded; retry the value."),
         "routing/queue=billing,region=eu/priority": (
             UNKNOWN_FAILURE_CODE, "Value 'high' is not a valid NUMBER."),
     }
+    # The Failed entry naming no value sent is kept, with every value it could be.
+    (unplaced,) = [f for f in outcomes if isinstance(f, Unmatched)]
+    assert "nobody" in unplaced.message
+    assert {item.item_id for item in unplaced.candidates} == {
+        item.item_id for item in request.items}
 
 
 def test_a_default_record_failure_matches_a_value_without_primary_values():
@@ -241,7 +247,7 @@ def test_a_default_record_failure_matches_a_value_without_primary_values():
     assert failure.code == "InternalServiceException"
 
 
-def test_a_response_without_failures_settles_nothing():
+def test_a_response_without_failures_yields_no_errors():
     service, (request,), _ = build([record(), record(attribute_name="hours")])
     assert list(service.failures(request, {"Successful": [], "Failed": []})) == []
     assert list(service.failures(request, {})) == []

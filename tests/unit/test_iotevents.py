@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from beam_batchput import _botocore
 from beam_batchput.core.packing import pack
-from beam_batchput.core.service import InvalidRecord
-from beam_batchput.services import iotevents
+from beam_batchput.core.sender import settle_response
+from beam_batchput.core.service import Failure, InvalidRecord, Unmatched
 from beam_batchput.services.iotevents import (
+    DUPLICATE_MESSAGE_CODE,
     DUPLICATE_MESSAGE_ID_CODE,
     MAX_MESSAGES_PER_REQUEST,
     MAX_PAYLOAD_BYTES_PER_REQUEST,
@@ -69,10 +70,10 @@ def build(records, service=None):
     return service, requests, [service.build_request(r.scope, r.entries) for r in requests]
 
 
-def derived_id(input_name, payload, millis):
+def derived_id(input_name, payload, millis, event_time=0):
     """The documented derivation, written independently of the module."""
     import hashlib
-    parts = [input_name, hashlib.sha256(payload).hexdigest(), millis]
+    parts = [input_name, hashlib.sha256(payload).hexdigest(), millis, event_time]
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -270,18 +271,47 @@ def test_packing_and_derived_ids_are_deterministic_under_shuffling():
 
 # Duplicate message ids: never two in one request.
 
-def test_identical_messages_are_sent_once_and_share_the_outcome():
+def test_identical_messages_are_sent_once_and_the_copy_is_a_visible_collision():
     service, (request,), (kwargs,) = build([record(), record(), record(payload={"other": 1})])
     assert len(request.items) == 3
     assert len(kwargs["messages"]) == 2
-    assert list(service.failures(request, {"BatchPutMessageErrorEntries": []})) == []
+    verdict = settle_response(service, request, {"BatchPutMessageErrorEntries": []})
+    assert len(verdict.written) == 2 and verdict.collisions == 1
+    ((copy, code, message),) = verdict.failed
+    assert code == DUPLICATE_MESSAGE_CODE and copy.item_id in message
+    assert not service.is_retryable(code)
     duplicated = service.item(record()).item_id
     response = {"BatchPutMessageErrorEntries": [
         {"messageId": duplicated, "errorCode": "ThrottlingException", "errorMessage": "slow"}]}
-    failures = list(service.failures(request, response))
-    assert [(f.item.item_id, f.code) for f in failures] == [
-        (duplicated, "ThrottlingException")] * 2
-    assert failures[0].item is not failures[1].item
+    failures = {(f.item.item_id, f.code) for f in service.failures(request, response)}
+    assert failures == {(duplicated, "ThrottlingException"), (duplicated, DUPLICATE_MESSAGE_CODE)}
+
+
+def stamped(service, fields, event_time):
+    item = service.item(record(**fields))
+    item.event_time = event_time
+    return service.with_event_time(item)
+
+
+def test_the_element_timestamp_keeps_records_of_equal_content_distinct():
+    service = IoTEventsService()
+    first, second = (stamped(service, {}, t) for t in (1_000_000, 2_000_000))
+    assert first.item_id != second.item_id
+    assert first.item_id == derived_id("pressureInput", PRESSURE, None, 1_000_000)
+    assert first.payload["messageId"] == first.item_id
+    # A replayed record (same content, same element timestamp) keeps its id.
+    assert stamped(service, {}, 1_000_000).item_id == first.item_id
+    # Both travel in one request, as two messages.
+    (request,) = pack([first, second], service.limits, service.entry_id)
+    kwargs = service.build_request(request.scope, request.entries)
+    assert len(kwargs["messages"]) == 2
+    verdict = settle_response(service, request, {"BatchPutMessageErrorEntries": []})
+    assert len(verdict.written) == 2 and verdict.collisions == 0
+
+
+def test_a_given_message_id_is_kept_whatever_the_element_timestamp():
+    service = IoTEventsService()
+    assert stamped(service, {"message_id": "m-1"}, 5_000_000).item_id == "m-1"
 
 
 def test_a_reused_message_id_with_other_content_fails_without_being_sent():
@@ -318,9 +348,13 @@ def test_error_entries_map_to_exactly_their_messages():
         {"messageId": "m3", "errorCode": "ThrottlingException", "errorMessage": "Rate exceeded"},
         {"messageId": "unknown", "errorCode": "InvalidRequestException", "errorMessage": "?"},
     ]}
-    found = {f.item.item_id: (f.code, f.message) for f in service.failures(request, response)}
+    outcomes = list(service.failures(request, response))
+    found = {f.item.item_id: (f.code, f.message) for f in outcomes if isinstance(f, Failure)}
     assert found == {"m1": ("ResourceNotFoundException", "Input pressureInput not found."),
                      "m3": ("ThrottlingException", "Rate exceeded")}
+    (unplaced,) = [f for f in outcomes if isinstance(f, Unmatched)]
+    assert unplaced.code == "InvalidRequestException" and "'unknown'" in unplaced.message
+    assert len(unplaced.candidates) == 5
 
 
 def test_a_response_without_errors_settles_nothing():

@@ -85,15 +85,25 @@ def test_transient_request_errors_are_retried_then_succeed():
 
 
 @pytest.mark.parametrize("code,status", [("AccessDeniedException", 403),
-                                         ("ResourceNotFoundException", 404),
-                                         ("InvalidRequestException", 400)])
-def test_fatal_request_errors_dead_letter_the_request(code, status):
+                                         ("ResourceNotFoundException", 404)])
+def test_denied_and_not_found_requests_are_dead_lettered_whole_without_splitting(code, status):
     fakes.reset("fatal")
     client = fakes.FakeClient("fatal", fakes.RaisingClient(code, status))
     outcome = sender(FakeClock()).send(client, request_for(["/a", "/b"]))
     assert len(fakes.calls("fatal")) == 1
     assert {(s.stage, s.code) for s in outcome.failed} == {(Stage.REQUEST, code)}
-    assert len(outcome.failed) == 4
+    assert len(outcome.failed) == 4 and outcome.split_requests == 0
+
+
+def test_a_validation_error_that_every_record_earns_dead_letters_each_after_halving():
+    fakes.reset("fatal")
+    client = fakes.FakeClient("fatal", fakes.RaisingClient("InvalidRequestException", 400))
+    outcome = sender(FakeClock()).send(client, request_for(["/a", "/b"]))
+    # Every half fails too: 4 records cost 1 + 2 + 4 requests, never more than 2n - 1.
+    assert len(fakes.calls("fatal")) == 7
+    assert {(s.stage, s.code) for s in outcome.failed} == {(Stage.REQUEST,
+                                                            "InvalidRequestException")}
+    assert len(outcome.failed) == 4 and outcome.written == []
 
 
 def test_fail_fast_raises_naming_service_resource_and_code():

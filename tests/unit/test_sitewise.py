@@ -33,6 +33,9 @@ def point(**fields):
     ({"value": 7}, {"integerValue": 7}),
     ({"value": True}, {"booleanValue": True}),
     ({"value": "on"}, {"stringValue": "on"}),
+    # The documented pattern ^$|[^\u0000-\u001F\u007F]+ admits the empty string.
+    ({"value": ""}, {"stringValue": ""}),
+    ({"value": "", "value_type": "STRING"}, {"stringValue": ""}),
     ({"value": 7, "value_type": "DOUBLE"}, {"doubleValue": 7.0}),
     ({"value": None, "value_type": "STRING", "quality": "BAD"}, {"nullValue": {"valueType": "S"}}),
     ({"value": 2 ** 31 - 1}, {"integerValue": 2 ** 31 - 1}),

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from botocore import parsers, serialize
 
 from beam_batchput.core.packing import pack
+from beam_batchput.core.sender import UNMATCHED_ERROR_CODE, settle_response
 from beam_batchput.core.service import Entry, InvalidRecord
 from beam_batchput.services.twinmaker import MAX_NESTING_DEPTH, TwinMakerService
 
@@ -307,7 +308,9 @@ def entry_for(kwargs, prop):
 
 
 def failed(service, request, response):
-    return sorted((f.item.item_id, f.code) for f in service.failures(request, response))
+    """(item id, code) of every value the core's rule settles as not written."""
+    verdict = settle_response(service, request, response)
+    return sorted((item.item_id, code) for item, code, _ in verdict.failed)
 
 
 def test_an_echoed_entry_fails_exactly_its_values():
@@ -390,7 +393,9 @@ def test_an_echoed_time_we_never_sent_fails_every_value_of_its_property():
     echoed = [{"time": "2001-01-01T00:00:00Z"}]
     response = {"errorEntries": [{"errors": [
         error(echo(entry_for(kwargs, "flow"), propertyValues=echoed))]}]}
-    assert len(failed(service, request, response)) == 2
+    found = failed(service, request, response)
+    assert len(found) == 2 and {code for _, code in found} == {UNMATCHED_ERROR_CODE}
+    assert settle_response(service, request, response).unmatched_errors == 1
 
 
 def test_an_echo_naming_no_entry_of_ours_fails_the_whole_request():
@@ -399,7 +404,8 @@ def test_an_echo_naming_no_entry_of_ours_fails_the_whole_request():
                     entityPropertyReference={"entityId": "other", "componentName": "telemetry",
                                              "propertyName": "flow"})
     response = {"errorEntries": [{"errors": [error(stranger, "500")]}]}
-    assert len(failed(service, request, response)) == len(THREE)
+    found = failed(service, request, response)
+    assert len(found) == len(THREE) and {code for _, code in found} == {UNMATCHED_ERROR_CODE}
 
 
 def test_each_item_fails_once_even_when_named_twice():
@@ -414,6 +420,7 @@ def test_no_error_entries_means_every_value_was_written():
     service, (request,), _ = build(THREE)
     assert list(service.failures(request, {"errorEntries": []})) == []
     assert list(service.failures(request, {})) == []
+    assert len(settle_response(service, request, {}).written) == len(THREE)
 
 
 @pytest.mark.parametrize("code,retryable", [

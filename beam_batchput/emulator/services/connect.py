@@ -7,9 +7,14 @@ TEXT, NUMBER or BOOLEAN, TEXT when omitted)::
         "queue": {"type": "TEXT", "primary": true},
         "priority": {"type": "NUMBER"}}}}}}}
 
-A value is identified by its primary values and attribute name. Creating a value
-that exists succeeds again when the value is the same (a replay); a different
-value needs the current ``LockVersion`` and replaces it; otherwise it fails.
+A value is identified by its primary values and attribute name. A different
+value for one that exists needs the current ``LockVersion`` and replaces it;
+otherwise it fails with ConflictException. No AWS page says what creating a
+value that exists with the same value (a replay) answers, so the section's
+``replay_answer`` picks one: ``success`` (the default: the same RecordId again),
+``failed`` (a ``Failed`` entry, ``DuplicateResourceException: ...``) or
+``exception`` (the whole request fails with DuplicateResourceException, 409,
+when any of its values exists).
 Failed entries carry a message only; it starts with the error's name
 (e.g. ``ThrottlingException: ...``) so a caller can tell what is retryable.
 """
@@ -20,7 +25,7 @@ import json
 import uuid
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from beam_batchput.emulator.errors import ServiceErrors
+from beam_batchput.emulator.errors import ServiceError, ServiceErrors
 from beam_batchput.emulator.faults import EntryFault, FaultInjector
 from beam_batchput.emulator.services.base import ServiceHandler, paginate
 
@@ -36,6 +41,9 @@ _FATAL_ENTRY_MESSAGES = ("InvalidRequestException: The value failed validation (
 
 _Key = Tuple[Tuple[Tuple[str, str], ...], str]
 
+_DUPLICATE = "DuplicateResourceException"
+_DUPLICATE_MESSAGE = "A value already exists for this attribute and record."
+
 
 def _matches_type(value: str, value_type: str) -> bool:
     if value_type == "NUMBER":
@@ -47,6 +55,13 @@ def _matches_type(value: str, value_type: str) -> bool:
     if value_type == "BOOLEAN":
         return value.lower() in ("true", "false")
     return True
+
+
+def _key_of(value: Mapping[str, Any]) -> _Key:
+    """A value's identity: its sorted primary values and its attribute name."""
+    primary = value.get("PrimaryValues") or []
+    return (tuple(sorted((p["AttributeName"], p["Value"]) for p in primary)),
+            value["AttributeName"])
 
 
 class _Attribute:
@@ -66,6 +81,7 @@ class ConnectHandler(ServiceHandler):
                            internal="InternalServiceException", message_key="Message")
     operations = {"BatchCreateDataTableValue": "batch_create",
                   "ListDataTableValues": "list"}
+    replay_answers = ("success", "failed", "exception")
 
     def load_resources(self, section: Mapping[str, Any]) -> None:
         self._tables: Dict[Tuple[str, str], Dict[str, _Attribute]] = {}
@@ -98,10 +114,17 @@ class ConnectHandler(ServiceHandler):
         successful: List[Dict[str, Any]] = []
         failed: List[Dict[str, Any]] = []
         seen = set()
+        if self.replay_answer == "exception":
+            with self.open() as (_, private):
+                held = (private.get(table_key) or {}).get("values") or {}
+                existing = [_key_of(value) for value in params["Values"]
+                            if _key_of(value) in held]
+            if existing:
+                raise ServiceError(_DUPLICATE, "%s (%d of the request's values)"
+                                   % (_DUPLICATE_MESSAGE, len(existing)))
         for value in params["Values"]:
             primary = value.get("PrimaryValues") or []
-            key: _Key = (tuple(sorted((p["AttributeName"], p["Value"]) for p in primary)),
-                         value["AttributeName"])
+            key = _key_of(value)
             problem = ("InvalidRequestException: The request names this value more than once."
                        if key in seen else self._problem(value, primary, attributes, faults))
             seen.add(key)
@@ -146,6 +169,8 @@ class ConnectHandler(ServiceHandler):
             existing = state["values"].get(key)
             if existing is not None:
                 if existing["Value"] == value["Value"]:
+                    if self.replay_answer == "failed":
+                        return "%s: %s" % (_DUPLICATE, _DUPLICATE_MESSAGE)
                     return {"RecordId": existing["RecordId"],
                             "LockVersion": dict(existing["LockVersion"])}
                 lock = value.get("LockVersion") or {}

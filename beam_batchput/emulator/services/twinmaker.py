@@ -9,6 +9,11 @@ Resources section (a component maps to its property names, or to
 Values are stored under ``workspace/entity/component/property``; a reference by
 ``externalIdProperty`` alone is stored under ``workspace/externalId:k=v,.../property``
 and is not checked against the resources.
+
+No AWS page says what writing a value at a time that already holds one answers
+(a replay, or another value), so the section's ``replay_answer`` picks one:
+``overwrite`` (the default: the value at that time is replaced) or ``conflict``
+(the entry fails with ConflictException, its values unstored).
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ DEFAULT_HISTORY_RESULTS = 200
 # errorCode of an entry that writes another value at the same time as an earlier entry
 # of the same request (the API reference shows "409" for such conflicts).
 CONFLICT_ENTRY_CODE = "409"
+# errorCode of an entry with a value at a time the store already holds, when the
+# replay answer is "conflict".
+STORED_CONFLICT_CODE = "ConflictException"
 
 _DATA_VALUE_MEMBERS = ("booleanValue", "doubleValue", "integerValue", "longValue", "stringValue",
                        "listValue", "mapValue", "relationshipValue", "expression")
@@ -44,6 +52,7 @@ class TwinMakerHandler(ServiceHandler):
 
     service = "iottwinmaker"
     errors = ServiceErrors(validation="ValidationException", internal="InternalServerException")
+    replay_answers = ("overwrite", "conflict")
     operations = {"BatchPutPropertyValues": "batch_put",
                   "GetPropertyValueHistory": "history"}
 
@@ -105,6 +114,10 @@ class TwinMakerHandler(ServiceHandler):
                 if clash:
                     code, message = CONFLICT_ENTRY_CODE, ("Another entry of this request writes "
                                                           "a different value at the same time.")
+            if code is None and self.replay_answer == "conflict" and self._held_times(
+                    key, [nanos for nanos, _ in points]):
+                code, message = STORED_CONFLICT_CODE, ("A value already exists at this time "
+                                                       "for this property.")
             if code is not None:
                 error_entries.append({"errors": [{"errorCode": code, "errorMessage": message,
                                                   "entry": entry}]})
@@ -153,6 +166,12 @@ class TwinMakerHandler(ServiceHandler):
     def _time_text(self, value: Mapping[str, Any]) -> str:
         return value["time"] if value.get("time") is not None else format_iso8601(
             self._nanos(value))
+
+    def _held_times(self, key: str, times: List[int]) -> bool:
+        """Whether the store holds a value at any of these times."""
+        with self.open() as (_, private):
+            held = private.get("times", {}).get(key, [])
+            return any(_contains(held, nanos) for nanos in times)
 
     def _store(self, key: str, points: List[Tuple[int, Dict[str, Any]]]) -> None:
         """Keeps each value; a value at the same time replaces the stored one."""
@@ -216,3 +235,8 @@ class TwinMakerHandler(ServiceHandler):
         if params.get(epoch_key) is not None:
             return int(round(params[epoch_key] * 1e9))
         return None
+
+
+def _contains(ordered: List[int], value: int) -> bool:
+    position = bisect.bisect_left(ordered, value)
+    return position < len(ordered) and ordered[position] == value

@@ -1,0 +1,241 @@
+"""The engines the runner tests use: one version table, and a fetch into ``.engines/``.
+
+Every version follows the installed apache-beam. Run ``python -m tests.runners.engines``
+(``make engines``) to fetch what is missing; a second run finds everything cached and
+fetches nothing. Each engine's outcome is written to ``.engines/status.json`` and printed:
+the path it was installed to, or which artifact failed and what its registry answered.
+The tests read that file, so an engine that could not be fetched fails them with the
+fetch's own reason (unless ``BEAM_BATCHPUT_SKIP_ENGINES`` names it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+from apache_beam.options.pipeline_options import FlinkRunnerOptions
+from apache_beam.version import __version__ as BEAM_VERSION
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENGINES = os.environ.get("BEAM_BATCHPUT_ENGINES_DIR", os.path.join(ROOT, ".engines"))
+STATUS_FILE = os.path.join(ENGINES, "status.json")
+SKIP_VARIABLE = "BEAM_BATCHPUT_SKIP_ENGINES"
+
+# The version table. Beam's Flink runner is published for these Flink minors; 1.20 is the
+# newest 1.x (the line the Flink templates use), runs on Java 17, and its distribution is
+# on PyPI as apache-flink-libraries (Flink's lib/, opt/ and plugins/).
+FLINK_MINOR = "1.20"
+FLINK_DIST_VERSION = "1.20.5"
+PRISM_MODULE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
+FLINK_JOB_SERVER = "org.apache.beam:beam-runners-flink-%s-job-server:%s" % (FLINK_MINOR,
+                                                                          BEAM_VERSION)
+SPARK_JOB_SERVER = "org.apache.beam:beam-runners-spark-3-job-server:%s" % BEAM_VERSION
+FLINK_DIST = "apache-flink-libraries==%s" % FLINK_DIST_VERSION
+
+ENGINE_NAMES = ("prism", "flink-job-server", "flink-dist", "spark-job-server")
+# What each test engine needs (the names BEAM_BATCHPUT_SKIP_ENGINES accepts).
+NEEDS = {"prism": ("prism",),
+         "flink-cluster": ("flink-dist",),
+         "flink": ("flink-job-server",),
+         "flink-standalone": ("flink-job-server", "flink-dist"),
+         "spark": ("spark-job-server",)}
+
+if FLINK_MINOR not in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS:
+    raise RuntimeError("Beam %s publishes no Flink runner for Flink %s (it does for %s)"
+                       % (BEAM_VERSION, FLINK_MINOR, FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS))
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One engine's fetch: where it is, or why it is not."""
+
+    artifact: str
+    path: Optional[str] = None
+    error: Optional[str] = None
+    seconds: float = 0.0
+    cached: bool = False
+
+
+def prism_path() -> str:
+    return os.path.join(ENGINES, "prism", "v" + BEAM_VERSION, "prism")
+
+
+def jar_path(coordinate: str) -> str:
+    _, artifact, version = coordinate.split(":")
+    return os.path.join(ENGINES, "jars", "%s-%s.jar" % (artifact, version))
+
+
+def flink_home() -> str:
+    return os.path.join(ENGINES, "flink-%s" % FLINK_DIST_VERSION)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _run(command: List[str], env: Optional[Dict[str, str]] = None, timeout: float = 1500
+         ) -> subprocess.CompletedProcess:
+    return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def fetch_prism() -> Outcome:
+    """``go install`` of Beam's Prism at the installed Beam version, with every Go folder
+    (module cache, build cache) under ``.engines/go``."""
+    outcome = Outcome("%s@v%s" % (PRISM_MODULE, BEAM_VERSION), path=prism_path())
+    if os.path.isfile(outcome.path):
+        outcome.cached = True
+        return outcome
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
+    if go is None:
+        outcome.error = "no `go` on PATH or in /usr/local/go/bin: Prism is built from its Go module"
+        outcome.path = None
+        return outcome
+    folder = os.path.join(ENGINES, "go")
+    env = dict(os.environ, GOPATH=folder, GOMODCACHE=os.path.join(folder, "mod"),
+               GOCACHE=os.path.join(folder, "cache"), GOBIN=os.path.dirname(outcome.path),
+               GOFLAGS="-modcacherw", GOTOOLCHAIN="local", CGO_ENABLED="0")
+    done = _run([go, "install", outcome.artifact], env=env)
+    if done.returncode != 0 or not os.path.isfile(outcome.path):
+        outcome.error = "go install exited %s:\n%s" % (done.returncode, _tail(done.stdout))
+        outcome.path = None
+    return outcome
+
+
+def fetch_jar(coordinate: str) -> Outcome:
+    """``mvn dependency:copy`` of one jar into ``.engines/jars`` (the local repository in
+    ``.engines/m2``)."""
+    outcome = Outcome(coordinate, path=jar_path(coordinate))
+    if os.path.isfile(outcome.path):
+        outcome.cached = True
+        return outcome
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        outcome.error = "no `mvn` on PATH"
+        outcome.path = None
+        return outcome
+    done = _run([mvn, "-B", "-q", "-U", "-Dstyle.color=never", "-Dmaven.repo.local=%s" % os.path.join(ENGINES, "m2"),
+                 "dependency:copy", "-Dartifact=%s" % coordinate,
+                 "-DoutputDirectory=%s" % os.path.dirname(outcome.path)])
+    if done.returncode != 0 or not os.path.isfile(outcome.path):
+        answer = [line for line in _ANSI.sub("", done.stdout).splitlines()
+                  if line.startswith("[ERROR]")][:1]
+        outcome.error = "mvn dependency:copy exited %s: %s" % (
+            done.returncode, answer[0] if answer else _tail(done.stdout))
+        outcome.path = None
+    return outcome
+
+
+def fetch_flink_dist() -> Outcome:
+    """Flink's distribution (lib/, opt/, plugins/) from PyPI's apache-flink-libraries,
+    downloaded with pip and unpacked into ``.engines/flink-<version>``."""
+    outcome = Outcome(FLINK_DIST, path=flink_home())
+    dist_jar = os.path.join(outcome.path, "lib", "flink-dist-%s.jar" % FLINK_DIST_VERSION)
+    if os.path.isfile(dist_jar):
+        outcome.cached = True
+        return outcome
+    downloads = os.path.join(ENGINES, "downloads")
+    done = _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                 "--no-binary", ":all:", "-d", downloads, FLINK_DIST])
+    archive = os.path.join(downloads, "apache_flink_libraries-%s.tar.gz" % FLINK_DIST_VERSION)
+    if done.returncode != 0 or not os.path.isfile(archive):
+        outcome.error = "pip download exited %s:\n%s" % (done.returncode, _tail(done.stdout))
+        outcome.path = None
+        return outcome
+    prefix = "apache_flink_libraries-%s/deps/" % FLINK_DIST_VERSION
+    staging = tempfile.mkdtemp(dir=ENGINES, prefix="flink-unpack-")
+    try:
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
+            tar.extractall(staging, members=members, filter="data")
+        shutil.rmtree(outcome.path, ignore_errors=True)
+        os.rename(os.path.join(staging, prefix), outcome.path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not os.path.isfile(dist_jar):
+        outcome.error = "%s has no lib/flink-dist-%s.jar" % (archive, FLINK_DIST_VERSION)
+        outcome.path = None
+    return outcome
+
+
+def fetch_all() -> Dict[str, Outcome]:
+    """Fetches every engine (each independently), writes and returns the status."""
+    os.makedirs(ENGINES, exist_ok=True)
+    steps = {"prism": fetch_prism,
+             "flink-job-server": lambda: fetch_jar(FLINK_JOB_SERVER),
+             "flink-dist": fetch_flink_dist,
+             "spark-job-server": lambda: fetch_jar(SPARK_JOB_SERVER)}
+    outcomes = {}
+    for name, step in steps.items():
+        started = time.monotonic()
+        try:
+            outcomes[name] = step()
+        except (OSError, subprocess.SubprocessError, tarfile.TarError) as error:
+            outcomes[name] = Outcome(name, error="%s: %s" % (type(error).__name__, error))
+        outcomes[name].seconds = round(time.monotonic() - started, 1)
+    with open(STATUS_FILE, "w") as handle:
+        json.dump({"beam_version": BEAM_VERSION,
+                   "engines": {n: dataclasses.asdict(o) for n, o in outcomes.items()}},
+                  handle, indent=2)
+    return outcomes
+
+
+def skipped_engines() -> List[str]:
+    """The test engines ``BEAM_BATCHPUT_SKIP_ENGINES`` opts out of (``1``/``all``: all)."""
+    value = os.environ.get(SKIP_VARIABLE, "").strip()
+    if value.lower() in ("1", "all", "true", "yes"):
+        return list(NEEDS)
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(NEEDS))
+    if unknown:
+        raise ValueError("%s names unknown engines %s; known: %s"
+                         % (SKIP_VARIABLE, unknown, ", ".join(NEEDS)))
+    return names
+
+
+def missing(engine: str) -> Optional[str]:
+    """Why the test engine cannot run here (None: everything it needs was fetched)."""
+    if not os.path.isfile(STATUS_FILE):
+        return "%s does not exist: run `make engines` first" % STATUS_FILE
+    with open(STATUS_FILE) as handle:
+        status = json.load(handle)
+    if status.get("beam_version") != BEAM_VERSION:
+        return "%s was written for Beam %s, this is Beam %s: run `make engines`" % (
+            STATUS_FILE, status.get("beam_version"), BEAM_VERSION)
+    reasons = []
+    for name in NEEDS[engine]:
+        entry = status["engines"].get(name) or {}
+        if entry.get("error") or not entry.get("path") or not os.path.exists(entry["path"]):
+            reasons.append("%s (%s): %s" % (name, entry.get("artifact"),
+                                            entry.get("error") or "not fetched"))
+    return "; ".join(reasons) or None
+
+
+def main() -> int:
+    outcomes = fetch_all()
+    for name, outcome in outcomes.items():
+        if outcome.error:
+            print("engines: %-16s FAILED %s (%.1f s)\n    %s" % (
+                name, outcome.artifact, outcome.seconds, outcome.error.replace("\n", "\n    ")))
+        else:
+            print("engines: %-16s %s %s (%.1f s)" % (
+                name, "cached" if outcome.cached else "fetched", outcome.path, outcome.seconds))
+    print("engines: status in %s" % STATUS_FILE)
+    failed = [n for n, o in outcomes.items() if o.error]
+    return 1 if failed and os.environ.get("BEAM_BATCHPUT_ENGINES_STRICT") == "1" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The five writers on any engine, accounted for by the reliability ledger.
+
+The pipeline is the reliability harness's (``tests/reliability/harness.py``): record ``n``
+goes to service ``n % 5`` and carries ``n`` in its value. Receipts and dead letters are
+written by the workers to JSON-lines files in a folder (one file per worker process), so
+the test reads them back whichever process, or host namespace, ran the workers.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import glob
+import json
+import os
+import time
+import uuid
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import apache_beam as beam
+import grpc
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
+from apache_beam.transforms import window
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+
+from beam_batchput.emulator import FaultConfig
+from beam_batchput.writers import WRITERS
+from pipelines.options import pipeline_metrics
+from tests.reliability import harness
+
+SERVICES = harness.SERVICES
+# Light faults: enough that every service retries and four of five dead-letter something.
+FAULTS = dict(throttle_rate=0.10, server_error_rate=0.03, entry_retryable_error_rate=0.05,
+              entry_fatal_error_rate=0.05)
+
+
+def fault_configs(seed: int) -> Dict[str, FaultConfig]:
+    """Per service; DataZone answers whole requests only, so no entry errors for it."""
+    configs = {}
+    for index, service in enumerate(SERVICES):
+        settings = dict(FAULTS)
+        if service == "datazone":
+            settings.update(entry_retryable_error_rate=0.0, entry_fatal_error_rate=0.0)
+        configs[service] = FaultConfig(seed=seed * 10 + index, **settings)
+    return configs
+
+
+class _KeepInFiles(beam.DoFn):
+    """Appends each output element, as a JSON list, to a file of this worker's own."""
+
+    def __init__(self, folder: str, kind: str) -> None:
+        self._folder, self._kind = folder, kind
+        self._handle = None
+
+    def setup(self) -> None:
+        os.makedirs(self._folder, exist_ok=True)
+        self._handle = open(os.path.join(self._folder, "%s-%d-%s.jsonl" % (
+            self._kind, os.getpid(), uuid.uuid4().hex)), "a")
+
+    def process(self, value: Any) -> None:
+        self._handle.write(json.dumps(list(value)) + "\n")
+        self._handle.flush()
+
+    def teardown(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def read_outputs(folder: str) -> List[Tuple[str, Tuple[Any, ...]]]:
+    """("written"|"failed", fields) of everything the workers kept, in the harness's form."""
+    outputs = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.jsonl"))):
+        kind = os.path.basename(path).split("-", 1)[0]
+        with open(path) as handle:
+            outputs.extend((kind, tuple(json.loads(line))) for line in handle if line.strip())
+    return outputs
+
+
+class _Records(beam.DoFn):
+    """Tick ``k`` → ``(service, record)`` for records ``k * per_tick`` … (streaming source)."""
+
+    def __init__(self, per_tick: int, total: int, t0: float) -> None:
+        self._per_tick, self._total, self._t0 = per_tick, total, t0
+
+    def process(self, tick: int, timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
+        first = tick * self._per_tick
+        for n in range(first, min(first + self._per_tick, self._total)):
+            service = SERVICES[n % len(SERVICES)]
+            yield window.TimestampedValue((service, harness.make_record(service, n, self._t0)),
+                                          timestamp)
+
+
+def build(pipeline: beam.Pipeline, endpoint_url: str, records: int, folder: str,
+          streaming: bool = False, ticks: int = 10, fire_interval: float = 0.3,
+          window_seconds: float = 1.0, allowed_lateness: float = 0.0) -> None:
+    """The five writers on ``records`` records, bounded (``Create``) or unbounded
+    (``PeriodicImpulse`` in fixed windows); outputs kept in ``folder``."""
+    settings = harness.RunSettings(records=records, max_attempts=4)
+    kwargs = harness.writer_kwargs(endpoint_url, settings)
+    t0 = time.time() - 3600
+    if streaming:
+        tagged = (pipeline
+                  | "Ticks" >> PeriodicImpulse(data=list(range(ticks)),
+                                               start_timestamp=time.time(),
+                                               fire_interval=fire_interval)
+                  | "Records" >> beam.ParDo(_Records(-(-records // ticks), records, t0)))
+        windowing = window.FixedWindows(window_seconds)
+    else:
+        tagged = pipeline | "Records" >> beam.Create(harness.tagged_records(records, t0))
+        windowing = None
+    if streaming and allowed_lateness:
+        tagged = tagged | "Lateness" >> beam.WindowInto(windowing,
+                                                        allowed_lateness=allowed_lateness)
+        windowing = None
+    results = harness.write_each(tagged, lambda s: WRITERS[s].writer(**kwargs), windowing)
+    for service, result in results.items():
+        name = WRITERS[service].short_name
+        _ = result.written | "Keep-w-%s" % name >> beam.ParDo(_KeepInFiles(folder, "written"))
+        _ = result.failed | "Keep-f-%s" % name >> beam.ParDo(_KeepInFiles(folder, "failed"))
+
+
+def metrics_of(result: Any) -> Dict[str, Dict[str, int]]:
+    """service → counter → value, from the engine's metrics."""
+    metrics = {}
+    for service in SERVICES:
+        found = pipeline_metrics(result).query(
+            MetricsFilter().with_namespace("beam_batchput.%s" % service))["counters"]
+        metrics[service] = collections.Counter()
+        for counter in found:
+            metrics[service][counter.key.metric.name] += counter.committed or counter.attempted or 0
+    return metrics
+
+
+def run(pipeline: beam.Pipeline, timeout_seconds: float) -> Any:
+    """Runs the pipeline to DONE within the bound, or cancels it and raises."""
+    result = pipeline.run()
+    state = result.wait_until_finish(duration=int(timeout_seconds * 1000))
+    if state != PipelineState.DONE:
+        with contextlib.suppress(NotImplementedError, grpc.RpcError, RuntimeError):
+            result.cancel()
+        raise AssertionError("pipeline ended in state %s after %.0f s" % (state, timeout_seconds))
+    return result
+
+
+def ledger(records: int, folder: str, emulator: Any, metrics: Mapping[str, Mapping[str, int]]
+           ) -> harness.Ledger:
+    """The harness's accounting of one run."""
+    expected = {s: {n for n in range(records) if SERVICES[n % 5] == s} for s in SERVICES}
+    return harness.check(expected, read_outputs(folder), emulator.snapshot(),
+                         emulator.requests(), metrics, max_attempts=4)
+
+
+def assert_clean(book: harness.Ledger, records: int) -> None:
+    """Nothing lost, nothing twice, every service wrote, both outputs carry records,
+    retries happened, and every problem the ledger found is shown."""
+    assert book.problems == [], "\n".join(book.problems[:30])
+    assert (book.lost, book.duplicated) == (0, 0)
+    assert sum(book.records.values()) == records
+    for service in SERVICES:
+        assert book.written[service] > 0, (service, book.written)
+    assert sum(sum(c.values()) for c in book.dead_letters.values()) > 0, book.dead_letters
+    assert sum(book.retried.values()) > 0, book.retried

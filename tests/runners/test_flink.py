@@ -1,0 +1,96 @@
+"""The five writers on Flink, parallelism 2: the job server's embedded cluster, and a
+standalone cluster (JobManager and TaskManager from the distribution, the Python SDK
+workers an EXTERNAL worker pool beside the TaskManager, as templates/flink deploys).
+
+Batch (``Create``) and an unbounded stream (``PeriodicImpulse`` in fixed windows,
+checkpointing every second), each read back and checked by the reliability ledger.
+These need Beam's Flink job server jar (``engines.FLINK_JOB_SERVER``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from typing import Iterator, List
+
+import apache_beam as beam
+import grpc
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tests.runners import engines, flink_cluster, ledger_run
+from tests.runners.conftest import require
+
+RECORDS = 200
+RUN_SECONDS = 240.0
+STREAM = ["--streaming", "--checkpointing_interval=1000"]
+
+
+@pytest.fixture
+def flink_jar(worker_env, job_servers) -> str:
+    require("flink")
+    return engines.jar_path(engines.FLINK_JOB_SERVER)
+
+
+def _run(flags: List[str], emulator, folder: str, streaming: bool) -> ledger_run.harness.Ledger:
+    pipeline = beam.Pipeline(options=PipelineOptions(flags + (STREAM if streaming else [])))
+    ledger_run.build(pipeline, emulator.endpoint_url, RECORDS, folder, streaming=streaming)
+    result = ledger_run.run(pipeline, RUN_SECONDS)
+    return ledger_run.ledger(RECORDS, folder, emulator, ledger_run.metrics_of(result))
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["batch", "stream"])
+def test_embedded_flink_parallelism_2(flink_jar, streaming, emulator_factory, tmp_path):
+    emulator = emulator_factory(faults=ledger_run.fault_configs(seed=11))
+    book = _run(["--runner=FlinkRunner", "--flink_master=[local]",
+                 "--flink_version=%s" % engines.FLINK_MINOR, "--flink_job_server_jar=%s" % flink_jar,
+                 "--parallelism=2", "--environment_type=LOOPBACK"],
+                emulator, str(tmp_path / "out"), streaming)
+    ledger_run.assert_clean(book, RECORDS)
+
+
+@contextlib.contextmanager
+def job_server(jar: str, rest_port: int, folder: str) -> Iterator[str]:
+    """Beam's Flink job server for the standalone cluster, in a session of its own."""
+    port = flink_cluster.free_port()
+    log = open(os.path.join(folder, "job-server.log"), "wb")
+    process = subprocess.Popen(
+        ["java", "-jar", jar, "--flink-master=127.0.0.1:%d" % rest_port, "--job-host=127.0.0.1",
+         "--job-port=%d" % port, "--artifact-port=0", "--expansion-port=0",
+         "--artifacts-dir=%s" % os.path.join(folder, "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        address = "127.0.0.1:%d" % port
+        with grpc.insecure_channel(address) as channel:
+            grpc.channel_ready_future(channel).result(timeout=90)
+        yield address
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        log.close()
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["batch", "stream"])
+def test_standalone_flink_parallelism_2_external_workers(flink_jar, streaming, emulator_factory,
+                                                         tmp_path):
+    require("flink-standalone")
+    emulator = emulator_factory(faults=ledger_run.fault_configs(seed=12))
+    pool = flink_cluster.free_port()
+    folder = str(tmp_path / "cluster")
+    with flink_cluster.cluster(folder, slots=2, worker_pool_port=pool) as ports, \
+            job_server(flink_jar, ports["rest_port"], folder) as endpoint:
+        started = time.monotonic()
+        book = _run(["--runner=PortableRunner", "--job_endpoint=%s" % endpoint,
+                     "--parallelism=2", "--environment_type=EXTERNAL",
+                     "--environment_config=127.0.0.1:%d" % pool],
+                    emulator, str(tmp_path / "out"), streaming)
+        assert time.monotonic() - started < RUN_SECONDS
+    ledger_run.assert_clean(book, RECORDS)
