@@ -7,12 +7,14 @@ that runs out of time still leaves finished modules scored. Writes
 ``out/mutation/survivors.txt`` (each surviving mutant with its diff).
 
 Usage:
-    python tools/mutate.py [--budget SECONDS] [--max-children N] [--fresh] [MODULE ...]
+    python tools/mutate.py [--budget SECONDS] [--max-children N] [--sample N]
+                           [--which unchecked|survivors|all] [--fresh] [MODULE ...]
 
 ``MODULE`` is a dotted module (``beam_batchput.core.batching``); none means
 every module the configuration mutates. mutmut keeps results in ``mutants/``:
-a second run goes on where the first stopped; ``--fresh`` starts over (needed
-after the tests change, since results of unchanged code are reused).
+a second run goes on with the mutants that have no verdict yet; after the
+tests change, ``--which survivors`` runs the survivors again, ``--which all``
+everything, and ``--fresh`` forgets every result first.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ OUT = os.path.join(ROOT, "out", "mutation")
 # The order modules run in: the record's path first.
 MODULES = [
     "beam_batchput.core.batching", "beam_batchput.core.packing", "beam_batchput.core.sending",
-    "beam_batchput.core.sender", "beam_batchput.core.prepare", "beam_batchput.core.errors",
+    "beam_batchput.core.sender", "beam_batchput.core.verdict", "beam_batchput.core.prepare",
+    "beam_batchput.core.errors", "beam_batchput.core._runner_support",
     "beam_batchput.core.backoff", "beam_batchput.core.write", "beam_batchput.core.service",
     "beam_batchput.core.config", "beam_batchput.core.records", "beam_batchput.core.clock",
     "beam_batchput.core.metrics",
@@ -86,18 +89,24 @@ def results() -> Dict[str, str]:
     return verdicts
 
 
-def _sample(module: str, count: int) -> List[str]:
-    """Up to ``count`` of the module's mutants, every k-th in name order (the same
-    ones on every run, so a second run goes on with them)."""
+def _names(module: str, sample: int, which: str) -> List[str]:
+    """The module's mutants to run: ``which`` is "unchecked" (those without a
+    verdict yet), "survivors" or "all"; ``sample`` keeps at most that many of
+    the module's mutants, every k-th in name order (the same ones every run)."""
     known = results()
     if not any(_module_of(name) == module for name in known):
-        # Not generated yet: a run of one mutant generates every module's.
+        # Not generated yet: a run that matches nothing generates every module's.
         _mutmut("run", "--max-children", "1", "%s.x_nothing_matches" % module, timeout=3600)
         known = results()
     names = sorted((n for n in known if _module_of(n) == module),
                    key=lambda n: (n.rsplit("_", 1)[0], int(n.rsplit("_", 1)[1])))
-    step = max(1, len(names) // count) if names else 1
-    return names[::step][:count]
+    if sample:
+        names = names[::max(1, len(names) // sample)][:sample]
+    if which == "unchecked":
+        return [n for n in names if known[n] == "not checked"]
+    if which == "survivors":
+        return [n for n in names if known[n] in ("survived", "suspicious")]
+    return names
 
 
 def _score(counts: collections.Counter) -> Tuple[int, int, str]:
@@ -146,6 +155,10 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--max-children", type=int, default=2,
                         help="mutants tested at once (default 2)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument("--which", choices=("unchecked", "survivors", "all"),
+                        default="unchecked",
+                        help="mutants to run: without a verdict yet (default), the survivors "
+                             "(after the tests changed), or all")
     parser.add_argument("--no-diffs", action="store_true", help="survivor names only")
     parser.add_argument("--sample", type=int, default=0,
                         help="test at most this many mutants per module, spread evenly over "
@@ -161,9 +174,9 @@ def main(argv: List[str]) -> int:
             unfinished.append(module)
             continue
         print("mutating %s (%.0f s left)" % (module, left), flush=True)
-        names = [module + ".*"]
-        if args.sample:
-            names = _sample(module, args.sample)
+        names = _names(module, args.sample, args.which)
+        if not names:
+            continue
         try:
             run = _mutmut("run", "--max-children", str(args.max_children), *names,
                           timeout=left)

@@ -206,3 +206,8 @@ def test_one_problem_is_reported_in_the_singular():
     with pytest.raises(InvalidInput) as raised:
         _parse(_with("Name", "a"))
     assert str(raised.value).startswith("1 validation error detected: ")
+
+
+def test_members_bound_to_the_uri_query_or_headers_are_not_read_from_the_body():
+    parsed = _parse(dict(_VALID_BODY, Limit=5, Verbose=True), uri_id="abc")
+    assert "Limit" not in parsed and "Verbose" not in parsed
