@@ -50,6 +50,11 @@ setup(
             # The template tests' validators: Kubernetes schemas and the compose spec, offline.
             "kubernetes-validate>=1.33",
             "check-jsonschema>=0.29",
+            # The install test builds a wheel of the checkout without build isolation.
+            "setuptools>=68",
+            "wheel>=0.40",
+            # An independent Kinesis implementation, the integration peer of WriteToKinesis.
+            "moto[server]>=5.0",
             # `make coverage`: the whole suite, subprocesses included.
             "coverage>=7.10",
         ],

@@ -17,6 +17,7 @@ from typing import Any, Optional, Tuple
 
 from beam_batchput.services.connect import DEFAULT_MAX_VALUES_PER_REQUEST
 from beam_batchput.services.datazone import DEFAULT_MAX_FORMS_PER_REQUEST, DEFAULT_MAX_REQUEST_BYTES
+from beam_batchput.services import kinesis as _kinesis
 
 __all__ = ["BOTOCORE_NAMES", "SERVICES", "SHORT_NAMES", "ServiceSpec", "YamlSetting",
            "load", "names_in_prose", "spec"]
@@ -117,6 +118,15 @@ SERVICES: Tuple[ServiceSpec, ...] = (
                 _SERVICES + "iotevents:IoTEventsService", _WRITERS + "WriteToIoTEvents",
                 "iotevents_record", "WriteToIoTEvents", (),
                 _HANDLERS + "iotevents:IoTEventsHandler"),
+    ServiceSpec("kinesis", "kinesis", "Kinesis Data Streams",
+                _SERVICES + "kinesis:KinesisService", _WRITERS + "WriteToKinesis",
+                "kinesis_record", "WriteToKinesis",
+                (YamlSetting("max_record_bytes", int, _kinesis.DEFAULT_MAX_RECORD_BYTES,
+                             "Data plus partition key bytes per record (the stream's "
+                             "MaxRecordSize)."),
+                 YamlSetting("max_request_bytes", int, _kinesis.DEFAULT_MAX_REQUEST_BYTES,
+                             "Bytes per call.")),
+                None),
 )
 
 #: The canonical names, in table order.

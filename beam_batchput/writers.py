@@ -21,6 +21,11 @@ from beam_batchput.services.datazone import (
     DataZoneService,
 )
 from beam_batchput.services.iotevents import IoTEventsService
+from beam_batchput.services.kinesis import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES as KINESIS_MAX_REQUEST_BYTES,
+    KinesisService,
+)
 from beam_batchput.services.sitewise import SiteWiseService
 from beam_batchput.services.twinmaker import TwinMakerService
 
@@ -122,6 +127,31 @@ class WriteToIoTEvents(AwsBatchWrite):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(IoTEventsService(), **kwargs)
+
+
+class WriteToKinesis(AwsBatchWrite):
+    """Writes data records to Amazon Kinesis Data Streams with PutRecords.
+
+    Records name ``stream_name`` or ``stream_arn``, ``partition_key``, ``data``
+    (bytes, str or a dict sent as JSON) and optional ``explicit_hash_key``. One
+    request targets one stream and carries at most 500 records. A receipt
+    means the stream returned a sequence number for the record.
+
+    Delivery is at least once: PutRecords has no idempotency key, so a record
+    resent after a lost answer, or by a replayed bundle, is stored twice.
+    Consumers deduplicate by an id inside the data.
+
+    Args:
+        max_record_bytes: Data plus partition key per record: the stream's
+            MaxRecordSize (1 MiB unless raised; at most 10 MiB).
+        max_request_bytes: Bytes per call (at most and by default 10 MiB).
+        **kwargs: Any keyword argument of ``AwsBatchWrite``.
+    """
+
+    def __init__(self, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 max_request_bytes: int = KINESIS_MAX_REQUEST_BYTES, **kwargs: Any) -> None:
+        super().__init__(KinesisService(max_record_bytes=max_record_bytes,
+                                        max_request_bytes=max_request_bytes), **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ ACCEPTED: Dict[str, Any] = {
     "datazone": {"forms": []},
     "connect": {"Successful": [], "Failed": []},
     "iotevents-data": {"BatchPutMessageErrorEntries": []},
+    "kinesis": None,  # one result per record sent: see _kinesis_accepted
 }
 
 _COUNTS: Dict[str, int] = {}
@@ -38,6 +39,14 @@ class _Raw:
 
     def stream(self, **kwargs: Any):
         yield self._body
+
+
+def _kinesis_accepted(body: bytes) -> bytes:
+    """PutRecords' answer storing every record, one result per record, in order."""
+    records = json.loads(body)["Records"]
+    return json.dumps({"FailedRecordCount": 0, "Records": [
+        {"SequenceNumber": str(49_000_000 + i), "ShardId": "shardId-000000000000"}
+        for i in range(len(records))]}).encode()
 
 
 def requests_sent(name: str) -> int:
@@ -80,7 +89,9 @@ def stub_client(service: str, name: str = "stub", parameter_validation: bool = F
             _COUNTS[name] = _COUNTS.get(name, 0) + 1
             if shape is not None:
                 _SHAPES.setdefault(name, []).append(shape)
-        return AWSResponse(request.url, status, {"content-type": "application/json"}, _Raw(body))
+        answer_body = _kinesis_accepted(request.body) if service == "kinesis" else body
+        return AWSResponse(request.url, status, {"content-type": "application/json"},
+                           _Raw(answer_body))
 
     client.meta.events.register("before-send", answer)
     return client

@@ -93,12 +93,26 @@ def _iotevents() -> Workload:
     return Workload("iotevents-data", records, lower_bound)
 
 
+def _kinesis(streams: int) -> Workload:
+    def records(n: int) -> Iterator[Dict[str, Any]]:
+        for i in range(n):  # about 60-byte records
+            yield {"stream_name": "bench-%d" % (i % streams), "partition_key": "s%04d" % (i % 500),
+                   "data": {"sensor": "s%04d" % (i % 500), "reading": i, "unit": "kPa"}}
+
+    def lower_bound(n: int) -> int:
+        per_stream = [n // streams + (1 if s < n % streams else 0) for s in range(streams)]
+        return sum(_ceil(p, 500) for p in per_stream)
+
+    return Workload("kinesis", records, lower_bound)
+
+
 _ALL = {
     "iotsitewise": lambda: _sitewise(1000),
     "iottwinmaker": lambda: _twinmaker(1000),
     "datazone": lambda: _datazone(100),
     "connect": lambda: _connect(10),
     "iotevents-data": _iotevents,
+    "kinesis": lambda: _kinesis(2),
 }
 
 

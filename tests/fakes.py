@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
@@ -124,10 +124,17 @@ class _RawBody:
 def answer_in_process(client: Any, status: int, body: bytes) -> List[Any]:
     """Answers every request of a real botocore client in its before-send hook,
     so nothing leaves the process; returns the list the sent requests land in."""
+    return answer_each(client, lambda request: (status, body))
+
+
+def answer_each(client: Any, respond: Callable[[Any], Tuple[int, bytes]]) -> List[Any]:
+    """Like :func:`answer_in_process`, with ``respond(request) -> (status, body)``
+    deciding each answer; returns the list the sent requests land in."""
     sent: List[Any] = []
 
     def answer(request: Any, **_: Any) -> AWSResponse:
         sent.append(request)
+        status, body = respond(request)
         return AWSResponse(request.url, status, {}, _RawBody(body))
 
     client.meta.events.register("before-send", answer)

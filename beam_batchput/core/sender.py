@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -36,9 +36,12 @@ _LOG = logging.getLogger(__name__)
 _CORE_RETRYABLE = frozenset({UNMATCHED_ERROR_CODE, NOT_CONFIRMED_CODE})
 
 
-@dataclasses.dataclass(frozen=True)
-class Settled:
-    """An item whose fate is known."""
+class Settled(NamedTuple):
+    """An item whose fate is known.
+
+    A NamedTuple, not a frozen dataclass: one is built per record sent, and a
+    tuple builds in about a third of the time.
+    """
 
     item: Item
     attempts: int

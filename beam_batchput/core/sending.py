@@ -62,13 +62,14 @@ class SendFn(beam.DoFn):
 
     def __init__(self, service: Service, client_factory: Callable[[], Any],
                  retry: RetryConfig, max_in_flight: int, fail_fast: bool,
-                 clock: Optional[Clock] = None) -> None:
+                 clock: Optional[Clock] = None, receipts: bool = True) -> None:
         self._service = service
         self._client_factory = client_factory
         self._retry = retry
         self._max_in_flight = max_in_flight
         self._fail_fast = fail_fast
         self._clock = clock or Clock()
+        self._receipts = receipts
 
     def setup(self) -> None:
         self._client = self._client_factory()
@@ -111,7 +112,7 @@ class SendFn(beam.DoFn):
 
     def _emit(self, outcome: SendOutcome, window: Any) -> Iterator[Any]:
         name, windows = self._service.name, (window,)
-        for settled in outcome.written:
+        for settled in outcome.written if self._receipts else ():
             item = settled.item
             # One receipt per record: built from positional fields and the
             # timestamp in micros, without a Timestamp object per record.

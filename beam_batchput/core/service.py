@@ -14,6 +14,7 @@ import abc
 import dataclasses
 import hashlib
 import json
+import sys
 from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
@@ -108,7 +109,12 @@ class Limits:
         return self.max_entries * self.max_values_per_entry
 
 
-@dataclasses.dataclass
+# Items without an instance dictionary where the interpreter allows (3.10+):
+# one allocation fewer per record for the cyclic collector to track.
+_SLOTS: Mapping[str, bool] = {"slots": True} if sys.version_info >= (3, 10) else {}
+
+
+@dataclasses.dataclass(**_SLOTS)
 class Item:
     """One record, made ready for a request.
 

@@ -75,17 +75,7 @@ _NOT_RETRYABLE = frozenset({"ResourceNotFoundException", "InvalidRequestExceptio
 
 def _payload(fields: Fields) -> bytes:
     """The message payload as bytes: bytes as given, text as UTF-8, JSON compact."""
-    value = fields.raw("payload")
-    if value is None:
-        raise fields.fail("MissingField", "field 'payload' is required")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-    elif isinstance(value, (str, Mapping, list, tuple)):
-        text = value if isinstance(value, str) else fields.json_text("payload", value)
-        data = fields.require_utf8(text, "field 'payload'").encode("utf-8")
-    else:
-        raise fields.fail("InvalidType", "field 'payload' must be bytes, text, a dict or a "
-                          "list, got %s" % type(value).__name__)
+    data = fields.blob("payload")
     if not data:
         raise fields.fail("InvalidLength", "field 'payload' is empty")
     if len(data) > MAX_PAYLOAD_BYTES_PER_REQUEST:

@@ -68,6 +68,10 @@ _NOT_RETRYABLE = frozenset({"ResourceNotFoundException", "InvalidRequestExceptio
 
 def _variant(fields: Fields) -> Dict[str, Any]:
     value = fields.raw("value")
+    if type(value) is float and fields.raw("value_type") is None:  # the common case first
+        if -MAX_ABS_DOUBLE <= value <= MAX_ABS_DOUBLE or value != value:  # or NaN
+            return {"doubleValue": value}
+        raise fields.fail("ValueOutOfRange", "double %r is outside [-1e10, 1e10]" % value)
     value_type = fields.string("value_type", required=False, choices=_VALUE_TYPES)
     quality = fields.raw("quality") or "GOOD"
     if value is None:

@@ -198,7 +198,44 @@ IOTEVENTS = Case(
     service_name="iotevents-data",
 )
 
-CASES = [SITEWISE, TWINMAKER, DATAZONE, CONNECT, IOTEVENTS]
+def _kinesis_valid(i: int, ts: float) -> Dict[str, Any]:
+    return {"stream_name": "contract-%d" % (i % 2), "partition_key": "p%d" % (i % 5),
+            "data": {"i": i, "at": ts}}
+
+
+def _kinesis_accept(method: str, kwargs: Dict[str, Any], number: int) -> Dict[str, Any]:
+    return {"FailedRecordCount": 0, "Records": [
+        {"SequenceNumber": "%d%04d" % (number, i), "ShardId": "shardId-000000000000"}
+        for i in range(len(kwargs["Records"]))]}
+
+
+def _kinesis_fail_all(kwargs: Dict[str, Any], code: str) -> Dict[str, Any]:
+    # The two per-record codes answer record by record; any other is the
+    # whole request's exception.
+    if code not in ("ProvisionedThroughputExceededException", "InternalFailure"):
+        raise fakes.client_error(code, 400)
+    return {"FailedRecordCount": len(kwargs["Records"]), "Records": [
+        {"ErrorCode": code, "ErrorMessage": "injected"} for _ in kwargs["Records"]]}
+
+
+KINESIS = Case(
+    name="kinesis",
+    writer=writers.WriteToKinesis,
+    valid=_kinesis_valid,
+    invalid=[{"stream_name": "bad name", "partition_key": "p", "data": "x"},
+             {"stream_name": "contract-0", "partition_key": "", "data": "x"},
+             {"stream_name": "contract-0", "partition_key": "p", "data": 5},
+             {"stream_name": "contract-0", "partition_key": "p", "data": "x" * (1 << 20)}],
+    accept=_kinesis_accept,
+    fail_all=_kinesis_fail_all,
+    indices=lambda kwargs: [json.loads(r["Data"])["i"] for r in kwargs["Records"]],
+    retryable_code="ProvisionedThroughputExceededException",
+    fatal_code="ResourceNotFoundException",
+    fatal_stage="request",
+    service_name="kinesis",
+)
+
+CASES = [SITEWISE, TWINMAKER, DATAZONE, CONNECT, IOTEVENTS, KINESIS]
 
 
 # Reads a writer makes to tell a replay from a conflict: the fake holds nothing.

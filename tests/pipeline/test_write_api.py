@@ -89,3 +89,27 @@ def test_two_identical_writers_fed_by_one_step_each_send_their_records():
     sent = {name: sorted(e["propertyAlias"] for c in fakes.calls("same-" + name)
                          for e in c["kwargs"]["entries"]) for name in ("a", "b")}
     assert sent == {"a": ["/s/0", "/s/1", "/s/2"], "b": ["/s/3", "/s/4"]}
+
+
+def test_without_receipts_written_stays_empty_and_refusals_still_dead_letter():
+    fakes.reset("no-receipts")
+    good = [{"property_alias": "/r/%d" % (n % 3), "value": float(n), "timestamp": NOW - 60 + n}
+            for n in range(25)]
+    refused = {"property_alias": "/r/refused", "value": 1.0, "timestamp": NOW}
+    invalid = {"property_alias": "/r/0", "value": 1e11, "timestamp": NOW}
+    behaviour = fakes.SiteWiseEntryErrors({"/r/refused": ["ResourceNotFoundException"]})
+    with pipeline() as p:
+        result = p | beam.Create(good + [refused, invalid]) | WriteToSiteWise(
+            receipts="none", client_factory=fakes.FakeClientFactory("no-receipts", behaviour))
+        assert_that(result.written, equal_to([]), label="written")
+        assert_that(result.failed | beam.Map(lambda d: (d.resource, d.stage, d.error_code)),
+                    equal_to([("/r/refused", "entry", "ResourceNotFoundException"),
+                              ("/r/0", "validation", "ValueOutOfRange")]), label="failed")
+    sent = sorted(v["value"]["doubleValue"] for c in fakes.calls("no-receipts")
+                  for e in c["kwargs"]["entries"] for v in e["propertyValues"])
+    assert sent == sorted([float(n) for n in range(25)] + [1.0])  # every valid record sent
+
+
+def test_receipts_take_only_the_documented_values():
+    with pytest.raises(ValueError, match="receipts must be one of 'per_record', 'none'"):
+        WriteToSiteWise(receipts="summary")

@@ -56,8 +56,8 @@ def test_bad_writer_option_is_refused_naming_it_in_every_pipeline(validate, argv
 @pytest.mark.parametrize("argv,message", [
     (AVRO[2:], "--avro_input .* is required"),
     (AVRO[:2] + AVRO[4:], "--service is required"),
-    (AVRO[:2] + ["--service", "kinesis"] + AVRO[4:], "unknown service 'kinesis'; known: "
-                                                     "connect, datazone, iotevents"),
+    (AVRO[:2] + ["--service", "firehose"] + AVRO[4:], "unknown service 'firehose'; known: "
+                                                      "connect, datazone, iotevents, kinesis"),
     (AVRO[:4], "--dead_letter_output .* is required"),
     (AVRO + ["--watch_for_seconds", "-1"], "--watch_for_seconds must be >= 0"),
     (AVRO + ["--watch_for_seconds", "30"], "--watch_for_seconds needs --watch_interval_seconds"),
