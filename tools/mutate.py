@@ -42,7 +42,8 @@ MODULES = [
     "beam_batchput.core.metrics",
     "beam_batchput.services.sitewise", "beam_batchput.services.twinmaker",
     "beam_batchput.services.iotevents", "beam_batchput.services.datazone",
-    "beam_batchput.services.connect", "beam_batchput.services._fields",
+    "beam_batchput.services.connect", "beam_batchput.services.kinesis",
+    "beam_batchput.services._fields",
     "beam_batchput.services._identity",
     "beam_batchput.emulator.models",
 ]

@@ -18,7 +18,7 @@ from beam_batchput.core.prepare import PrepareFn
 from beam_batchput.core.service import InvalidRecord
 from tests.contract import cases
 
-# service: (entries per request, values per entry, payload bytes per request or None)
+# service: (entries per request, values per entry, payload bytes per request where checked)
 DOCUMENTED = {
     # BatchPutAssetPropertyValue: 10 entries, 10 property values each.
     "sitewise": (10, 10, None),
@@ -30,6 +30,8 @@ DOCUMENTED = {
     "connect": (25, 1, None),
     # BatchPutMessage: 10 messages and 1,024 bytes of payload in total.
     "iotevents": (10, 1, 1024),
+    # PutRecords: 500 records a request.
+    "kinesis": (500, 1, None),
 }
 
 
@@ -44,6 +46,7 @@ _SHAPE: Dict[str, Callable[[Dict[str, Any]], List[int]]] = {
     "datazone": lambda kw: [1 for _ in kw["forms"]],
     "connect": lambda kw: [1 for _ in kw["Values"]],
     "iotevents": lambda kw: [1 for _ in kw["messages"]],
+    "kinesis": lambda kw: [1 for _ in kw["Records"]],
 }
 
 
