@@ -55,6 +55,8 @@ setup(
             "wheel>=0.40",
             # An independent Kinesis implementation, the integration peer of WriteToKinesis.
             "moto[server]>=5.0",
+            # Beam YAML's packages: provider clones environments with it.
+            "virtualenv-clone>=0.5",
             # `make coverage`: the whole suite, subprocesses included.
             "coverage>=7.10",
         ],

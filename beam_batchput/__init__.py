@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 
 from beam_batchput import registry as _registry
 from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig
-from beam_batchput.core.errors import RequestFailedError
+from beam_batchput.core.errors import DeadLetterThresholdExceeded, RequestFailedError
 from beam_batchput.core.records import DeadLetter, Receipt, Stage
 
 # Public names that need Beam, by the module defining them: the core
@@ -20,8 +20,8 @@ _LAZY: Dict[str, str] = {
     **{row.writer_name: row.writer.partition(":")[0] for row in _registry.SERVICES},
 }
 
-__all__ = sorted(["BatchingConfig", "ClientConfig", "DeadLetter", "Receipt",
-                  "RequestFailedError", "RetryConfig", "Stage", *_LAZY])
+__all__ = sorted(["BatchingConfig", "ClientConfig", "DeadLetter", "DeadLetterThresholdExceeded",
+                  "Receipt", "RequestFailedError", "RetryConfig", "Stage", *_LAZY])
 
 __version__ = "0.1.0"
 

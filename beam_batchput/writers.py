@@ -4,7 +4,8 @@ Each is the generic :class:`~beam_batchput.core.write.AwsBatchWrite` bound
 to one service module; every keyword argument of ``AwsBatchWrite`` applies
 (``region_name``, ``endpoint_url``, ``profile_name``, ``boto_config``,
 ``client``, ``client_factory``, ``max_in_flight``, ``max_buffering_seconds``,
-``batching``, ``retry``, ``fail_fast``, ``clock``).
+``batching``, ``retry``, ``fail_fast``, ``clock``, ``dead_letter_threshold``,
+``threshold_windowing``), and each has ``with_error_handler``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Classifying whole-request errors into retryable, throttling and fatal."""
+"""Classifying whole-request errors into retryable, throttling and fatal; the writers' errors."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -15,7 +16,7 @@ from botocore.exceptions import (
 
 from beam_batchput.core.service import Service
 
-__all__ = ["RequestError", "RequestFailedError", "classify"]
+__all__ = ["DeadLetterThresholdExceeded", "RequestError", "RequestFailedError", "classify"]
 
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -57,6 +58,31 @@ class RequestFailedError(RuntimeError):
         self.resource = resource
         self.code = code
         self.message = message
+
+
+class DeadLetterThresholdExceeded(RuntimeError):
+    """More dead letters than the threshold allows, in one window.
+
+    Args:
+        service: The botocore service name.
+        window: The window judged.
+        dead_letters: Dead letters in the window.
+        records: Records the writer took in, in the window.
+        threshold: The ratio allowed.
+    """
+
+    def __init__(self, service: str, window: Any, dead_letters: int, records: int,
+                 threshold: float) -> None:
+        super().__init__(
+            "%s: %d of %d records dead-lettered in window %s (%.4g), more than the "
+            "dead_letter_threshold %.4g allows; the first dead letters say why (a wrong "
+            "Region, endpoint or role fails every record alike)" % (
+                service, dead_letters, records, window,
+                dead_letters / records if records else float("inf"), threshold))
+        self.service = service
+        self.dead_letters = dead_letters
+        self.records = records
+        self.threshold = threshold
 
 
 def classify(service: Service, error: Exception) -> RequestError:

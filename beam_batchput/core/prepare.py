@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle  # nosec B403 # only this transform's own items: see batching.unpickle_all
 import zlib
 from typing import Any, Dict, Iterator, List, Tuple
@@ -12,11 +13,14 @@ from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_batchput.core.clock import Clock
+from beam_batchput.core.logs import DeadLetterLog
 from beam_batchput.core.metrics import WriterMetrics
 from beam_batchput.core.records import DeadLetter, Stage, record_as_mapping, record_to_json
 from beam_batchput.core.service import InvalidRecord, Item, Service
 
 __all__ = ["FAILED", "RECORD_ERRORS", "PrepareFn", "dead_letter"]
+
+_LOG = logging.getLogger(__name__)
 
 #: The tag of the dead-letter outputs of the prepare and send steps.
 FAILED = "failed"
@@ -44,15 +48,18 @@ class PrepareFn(beam.DoFn):
     """
 
     def __init__(self, service: Service, num_shards: int, chunk_size: int,
-                 clock: Clock) -> None:
+                 clock: Clock, log_interval_seconds: float = 0.0) -> None:
         self._service = service
         self._num_shards = num_shards
         self._chunk_size = chunk_size
         self._clock = clock
         self._byte_limit = service.limits.max_request_bytes
+        self._log_interval_seconds = log_interval_seconds
 
     def setup(self) -> None:
         self._metrics = WriterMetrics(self._service.name)
+        self._log = DeadLetterLog(_LOG, self._service.name, self._log_interval_seconds,
+                                  self._clock.monotonic)
 
     def start_bundle(self) -> None:
         self._chunks: Dict[Tuple[Any, Any], List[Item]] = {}
@@ -82,6 +89,7 @@ class PrepareFn(beam.DoFn):
             item = self._item(record)
         except RECORD_ERRORS as error:
             self._metrics.dead_letters[Stage.VALIDATION].inc()
+            self._log.note(Stage.VALIDATION, error.code, error.resource, 0, error.message)
             yield TaggedOutput(FAILED, dead_letter(
                 self._service, self._clock, record_to_json(record), error.code, error.message,
                 Stage.VALIDATION, 0, error.resource))
@@ -105,9 +113,15 @@ class PrepareFn(beam.DoFn):
         if self._records_in:
             self._metrics.records_in.inc(self._records_in)
             self._records_in = 0
+        self._log.flush()
         chunks, self._chunks = self._chunks, {}
         for slot, chunk in chunks.items():
             yield self._emit(slot, chunk)
+
+    def teardown(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.flush(force=True)
 
     @staticmethod
     def _emit(slot: Tuple[Any, Any], chunk: List[Item]) -> WindowedValue:

@@ -3,7 +3,10 @@
 Plain Python, no Beam: :mod:`beam_batchput.core.coders` registers their Beam coders.
 """
 
-from __future__ import annotations
+# Implementation note: no ``from __future__ import annotations`` here. Beam reads
+# the NamedTuples' field types to give them a schema; with postponed (string)
+# annotations every field becomes an opaque Python-only type, and other SDKs
+# (Java through the expansion service) cannot decode receipts and dead letters.
 
 import base64
 import datetime

@@ -16,6 +16,7 @@ from beam_batchput.core.backoff import ExponentialBackoff
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 from beam_batchput.core.config import RetryConfig
 from beam_batchput.core.errors import RequestFailedError, classify
+from beam_batchput.core.logs import log_fields
 from beam_batchput.core.packing import pack
 from beam_batchput.core.records import Stage
 from beam_batchput.core.service import Item, Request, Service
@@ -132,7 +133,9 @@ class RequestSender:
             if throttled:
                 outcome.throttled_seconds += delay
             _LOG.debug("%s: retrying %d items in %.3fs (attempt %d)",
-                       self._service.name, len(retry_items), delay, attempt + 1)
+                       self._service.name, len(retry_items), delay, attempt + 1,
+                       extra=log_fields("retry", self._service.name, len(retry_items),
+                                        attempt=attempt + 1, delay_seconds=delay))
             self._clock.sleep(delay)
             pending = pack(retry_items, self._service.limits, self._service.entry_id)
         return outcome
@@ -161,14 +164,17 @@ class RequestSender:
                 # at about 2*log2(n) extra requests for one bad record in n.
                 outcome.split_requests += 1
                 _LOG.debug("%s: %s on %d records; splitting the request", service.name,
-                           info.code, len(items))
+                           info.code, len(items),
+                           extra=log_fields("split", service.name, len(items), code=info.code))
                 return self._send_halves(client, items, attempt, outcome)
             resource = items[0].resource if items else ""
             if self._fail_fast:
                 raise RequestFailedError(service.name, resource, info.code, info.message) from error
-            _LOG.warning("%s %s to %s failed: %s: %s; dead-lettering %d records",
-                         service.name, service.operation, resource, info.code, info.message,
-                         len(items))
+            # Per request at DEBUG: the send step logs one summary per bundle.
+            _LOG.debug("%s %s to %s failed: %s: %s; dead-lettering %d records",
+                       service.name, service.operation, resource, info.code, info.message,
+                       len(items), extra=log_fields("request_failed", service.name, len(items),
+                                                    code=info.code, resource=resource))
             outcome.failed.extend(
                 Settled(item, attempt, info.code, info.message, Stage.REQUEST) for item in items)
             return []

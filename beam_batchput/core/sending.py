@@ -14,6 +14,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_batchput.core.clock import Clock
 from beam_batchput.core.config import ClientConfig, RetryConfig
+from beam_batchput.core.lineage import SinkLineage, region_of
+from beam_batchput.core.logs import DeadLetterLog, log_fields
 from beam_batchput.core.metrics import WriterMetrics
 from beam_batchput.core.prepare import FAILED, dead_letter
 from beam_batchput.core.records import Receipt
@@ -62,7 +64,8 @@ class SendFn(beam.DoFn):
 
     def __init__(self, service: Service, client_factory: Callable[[], Any],
                  retry: RetryConfig, max_in_flight: int, fail_fast: bool,
-                 clock: Optional[Clock] = None, receipts: bool = True) -> None:
+                 clock: Optional[Clock] = None, receipts: bool = True,
+                 log_interval_seconds: float = 0.0) -> None:
         self._service = service
         self._client_factory = client_factory
         self._retry = retry
@@ -70,6 +73,7 @@ class SendFn(beam.DoFn):
         self._fail_fast = fail_fast
         self._clock = clock or Clock()
         self._receipts = receipts
+        self._log_interval_seconds = log_interval_seconds
 
     def setup(self) -> None:
         self._client = self._client_factory()
@@ -80,6 +84,9 @@ class SendFn(beam.DoFn):
             thread_name_prefix="beam_batchput-%s" % self._service.name)
         self._metrics = WriterMetrics(self._service.name)
         self._pending: List[Tuple[concurrent.futures.Future, Any]] = []
+        self._log = DeadLetterLog(_LOG, self._service.name, self._log_interval_seconds,
+                                  self._clock.monotonic)
+        self._lineage = SinkLineage(self._service.name, region_of(self._client))
 
     def start_bundle(self) -> None:
         self._pending = []
@@ -94,8 +101,13 @@ class SendFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         yield from self._harvest(concurrent.futures.ALL_COMPLETED)
+        self._lineage.report()
+        self._log.flush()
 
     def teardown(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.flush(force=True)
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -114,17 +126,23 @@ class SendFn(beam.DoFn):
         name, windows = self._service.name, (window,)
         for settled in outcome.written if self._receipts else ():
             item = settled.item
+            self._lineage.note(item.resource)
             # One receipt per record: built from positional fields and the
             # timestamp in micros, without a Timestamp object per record.
             yield windowed_value.create(
                 Receipt(name, item.resource, item.item_id, settled.attempts, item.record),
                 item.event_time, windows)
         for settled in outcome.failed:
+            self._log.note(settled.stage, settled.code, settled.item.resource,
+                           settled.attempts, settled.message)
             yield TaggedOutput(FAILED, self._dead_letter_value(settled, window))
         if outcome.failed:
-            _LOG.warning("%s: %d records dead-lettered (first: %s %s)", name,
-                         len(outcome.failed), outcome.failed[0].code,
-                         outcome.failed[0].message[:200])
+            # Per request at DEBUG; the bundle's summary is the WARNING.
+            first = outcome.failed[0]
+            _LOG.debug("%s: %d records of a request dead-lettered (first: %s %s at %s)", name,
+                       len(outcome.failed), first.stage, first.code, first.item.resource,
+                       extra=log_fields("request_dead_letters", name, len(outcome.failed),
+                                        code=first.code, resource=first.item.resource))
 
     def _dead_letter_value(self, settled: Settled, window: Any) -> WindowedValue:
         item = settled.item

@@ -18,11 +18,12 @@ import typing
 import warnings
 import weakref
 import zlib
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 import apache_beam as beam
-
+from apache_beam.transforms.error_handling import ErrorHandler
 from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.window import WindowFn
 
 from beam_batchput.core import _runner_support
 from beam_batchput.core import coders as _coders  # noqa: F401 # registers the record coders
@@ -35,6 +36,8 @@ from beam_batchput.core.config import (
     RetryConfig,
     positive_int,
 )
+from beam_batchput.core.dead_letters import check_threshold, validate_threshold
+from beam_batchput.core.lineage import display_items
 from beam_batchput.core.prepare import FAILED, PrepareFn
 from beam_batchput.core.records import DeadLetter, Receipt
 from beam_batchput.core.sending import ClientFactory, SendFn
@@ -44,6 +47,10 @@ __all__ = ["AwsBatchWrite", "RECEIPTS", "WriteResult"]
 
 #: The values of ``receipts``: a Receipt per stored record, or none.
 RECEIPTS = ("per_record", "none")
+
+# Least seconds between two dead-letter summaries of one DoFn instance when the
+# input is unbounded (bounded input: one summary per bundle at most).
+_STREAMING_LOG_INTERVAL_SECONDS = 60.0
 
 # Applications per (pipeline, service, label) so far: the state tag's counter.
 _APPLIED: "weakref.WeakKeyDictionary[Any, collections.Counter]" = weakref.WeakKeyDictionary()
@@ -93,8 +100,17 @@ class AwsBatchWrite(beam.PTransform):
             cost (about a fifth of the writer's CPU per record). Validation,
             packing, retries and a dead letter per refused record are the
             same; the ``records_written`` counter still counts what was stored.
+        dead_letter_threshold: Fail the pipeline when, in some window, dead
+            letters exceed this ratio of the records taken in (from 0 to 1; as
+            Beam's ``with_exception_handling(threshold=...)``); None never fails.
+        threshold_windowing: A ``WindowFn`` the threshold counts in, instead of
+            the input's windows (needed for unbounded input in the global window).
         _sleep: Deprecated: pass ``clock``.
         _clock: Deprecated: pass ``clock``.
+
+    With :meth:`with_error_handler`, the dead letters go to a Beam
+    ``ErrorHandler`` and the transform returns the receipts only; otherwise it
+    returns a :class:`WriteResult`.
     """
 
     def __init__(self, service: Service, *, region_name: Optional[str] = None,
@@ -106,6 +122,8 @@ class AwsBatchWrite(beam.PTransform):
                  batching: Optional[BatchingConfig] = None,
                  retry: Optional[RetryConfig] = None, fail_fast: bool = False,
                  clock: Optional[Clock] = None, receipts: str = "per_record",
+                 dead_letter_threshold: Optional[float] = None,
+                 threshold_windowing: Optional[WindowFn] = None,
                  _sleep: Optional[Callable[[float], None]] = None,
                  _clock: Optional[Callable[[], float]] = None) -> None:
         super().__init__()
@@ -119,6 +137,7 @@ class AwsBatchWrite(beam.PTransform):
                              % (", ".join(map(repr, RECEIPTS)), receipts))
         if clock is not None and not isinstance(clock, Clock):
             raise ValueError("clock must be a beam_batchput.core.clock.Clock, got %r" % (clock,))
+        validate_threshold(dead_letter_threshold, threshold_windowing)
         loose = dict(region_name=region_name, endpoint_url=endpoint_url,
                      profile_name=profile_name, boto_config=boto_config)
         if client is not None and any(v is not None for v in loose.values()):
@@ -140,12 +159,55 @@ class AwsBatchWrite(beam.PTransform):
             service.clock = clock
         self._service = service
         self._clock = clock or SYSTEM_CLOCK
+        # Shown as display data; None when a custom factory builds the client.
+        self._client_config = None if client_factory else client
         self._client_factory = client_factory or ClientFactory(client, service.name)
         self._batching = batching
         self._retry = retry or RetryConfig()
         self._max_in_flight = max_in_flight
         self._fail_fast = fail_fast
         self._receipts = receipts
+        self._dead_letter_threshold = dead_letter_threshold
+        self._threshold_windowing = threshold_windowing
+        self._error_handler: Optional[ErrorHandler] = None
+
+    def with_error_handler(self, error_handler: Optional[ErrorHandler]) -> "AwsBatchWrite":
+        """This writer with its dead letters going to ``error_handler``.
+
+        As ``ParDo.with_error_handler``: the dead letters (:class:`DeadLetter`)
+        are added to the handler, which applies its consumer when closed, and
+        the transform then returns the receipts only. The pipeline refuses to
+        run while the handler is left unclosed. ``None`` returns the writer
+        unchanged (dead letters in ``WriteResult.failed``).
+
+        Args:
+            error_handler: An ``apache_beam.transforms.error_handling.ErrorHandler``
+                (or ``CollectingErrorHandler``), or None.
+        """
+        if error_handler is None:
+            return self
+        if not isinstance(error_handler, ErrorHandler):
+            raise ValueError("error_handler must be an apache_beam ErrorHandler, got %r"
+                             % (error_handler,))
+        writer = copy.copy(self)
+        writer._error_handler = error_handler
+        return writer
+
+    def display_data(self) -> Dict[str, Any]:
+        return display_items(self._service.name, self._service.operation, self._client_config,
+                             self._batching, self._retry, self._max_in_flight, self._fail_fast,
+                             self._dead_letter_threshold, self._threshold_windowing)
+
+    def _finish(self, records: beam.PCollection, written: beam.PCollection,
+                failed: beam.PCollection) -> Any:
+        """The threshold check and the error handler, then the outputs."""
+        if self._dead_letter_threshold is not None:
+            check_threshold(records, failed, self._service.name, self._dead_letter_threshold,
+                            self._threshold_windowing)
+        if self._error_handler is not None:
+            self._error_handler.add_error_pcollection(failed)
+            return written
+        return WriteResult(written, failed)
 
     def _state_tag(self, records: beam.PCollection) -> str:
         """A short tag unique to this application of the transform, stable across runs.
@@ -161,12 +223,13 @@ class AwsBatchWrite(beam.PTransform):
         applied[key] += 1
         return "%08x" % zlib.crc32(("%s|%d" % (key, number)).encode("utf-8"))
 
-    def expand(self, records: beam.PCollection) -> WriteResult:
+    def expand(self, records: beam.PCollection) -> Any:
         service = self._service
+        log_interval = 0.0 if records.is_bounded else _STREAMING_LOG_INTERVAL_SECONDS
         max_buffered = self._batching.max_buffered_records or service.limits.default_buffered_records
         prepared = records | "Prepare" >> beam.ParDo(
             PrepareFn(service, self._batching.num_shards or service.default_num_shards,
-                      service.limits.max_items, self._clock)
+                      service.limits.max_items, self._clock, log_interval)
         ).with_output_types(
                 typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(FAILED, main="items")
@@ -177,8 +240,10 @@ class AwsBatchWrite(beam.PTransform):
             batch_fn(service, max_buffered, self._batching.max_buffering_seconds, self._clock))
         sent = requests | "Send" >> beam.ParDo(SendFn(
             service, self._client_factory, self._retry, self._max_in_flight, self._fail_fast,
-            self._clock, receipts=self._receipts == "per_record")).with_output_types(Receipt).with_outputs(FAILED, main="written")
+            self._clock, receipts=self._receipts == "per_record",
+            log_interval_seconds=log_interval)
+        ).with_output_types(Receipt).with_outputs(FAILED, main="written")
         written = sent["written"]
         failed = ((prepared[FAILED], sent[FAILED])
                   | "DeadLetters" >> beam.Flatten().with_output_types(DeadLetter))
-        return WriteResult(written, failed)
+        return self._finish(records, written, failed)

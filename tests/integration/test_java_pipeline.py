@@ -1,0 +1,155 @@
+"""A Java pipeline writing through ``WriteToSiteWise`` on the Flink job server.
+
+Opt-in: ``BEAM_BATCHPUT_JAVA_TESTS=1`` (needs a JDK 17 and Maven; the first
+build fetches about 190 MB of Beam Java artifacts from Maven Central, then
+the test takes about a minute). ``java/build.sh`` is what it, or a CI job,
+calls to build; ``MAVEN_REPO`` points Maven at another local repository.
+
+What runs: the Java program in ``java/`` (Beam Java, PortableRunner) expands
+``beam_batchput.WriteToSiteWise`` through Beam's Python expansion service (on
+loopback), submits to Beam's Flink job server (a local Flink cluster, Java
+steps EMBEDDED), which runs the Python steps on EXTERNAL workers from a Python
+worker pool. Receipts and dead letters come back to Java as rows and are
+written as text; the emulator says what was stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from typing import Iterator, List
+
+import pytest
+
+from tests.integration.test_portability import (  # noqa: F401 # fixtures
+    ROOT,
+    _beam_service,
+    _free_port,
+    worker_env,
+    worker_pool,
+)
+
+pytestmark = [
+    pytest.mark.java,
+    pytest.mark.skipif(os.environ.get("BEAM_BATCHPUT_JAVA_TESTS") != "1",
+                       reason="opt-in: BEAM_BATCHPUT_JAVA_TESTS=1 (JDK 17 and Maven; "
+                              "fetches Beam Java from Maven Central)"),
+]
+
+JAVA = os.path.join(ROOT, "java")
+BUILD_SECONDS = 900
+READY_SECONDS = 90
+RUN_SECONDS = 240
+ALIASES = ["/java/t1/power", "/java/t2/power"]
+# Flink 1.19 on Java 17 reflects into these packages.
+_OPENS = ["--add-opens=java.base/%s=ALL-UNNAMED" % package for package in (
+    "java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.math",
+    "java.text", "java.time", "java.util", "java.util.concurrent",
+    "java.util.concurrent.atomic", "sun.nio.ch")]
+
+
+@pytest.fixture(scope="module")
+def classpath() -> str:
+    """Builds ``java/`` with Maven; the runtime classpath of the program and the job server."""
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            pytest.fail("BEAM_BATCHPUT_JAVA_TESTS=1 but %r is not on PATH" % tool)
+    build = subprocess.run([os.path.join(JAVA, "build.sh")], capture_output=True, text=True,
+                           timeout=BUILD_SECONDS)
+    assert build.returncode == 0, (build.stdout + build.stderr)[-5000:]
+    with open(os.path.join(JAVA, "target", "classpath.txt")) as handle:
+        dependencies = handle.read().strip()
+    return os.pathsep.join([os.path.join(JAVA, "target", "classes"), dependencies])
+
+
+@contextlib.contextmanager
+def _java_process(args: List[str], log_path: str) -> Iterator[subprocess.Popen]:
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(["java"] + args, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def flink_job_server(classpath, tmp_path_factory) -> Iterator[str]:
+    """Beam's Flink job server (FlinkJobServerDriver, a local Flink) on loopback."""
+    folder = tmp_path_factory.mktemp("flink")
+    port = _free_port()
+    log_path = str(folder / "job_server.log")
+    with _java_process(["-Xmx1g"] + _OPENS + [
+            "-cp", classpath, "org.apache.beam.runners.flink.FlinkJobServerDriver",
+            "--job-host=127.0.0.1", "--job-port=%d" % port, "--artifact-port=0",
+            "--expansion-port=0", "--flink-master=[local]"], log_path) as process:
+        deadline = time.monotonic() + READY_SECONDS
+        while True:
+            with open(log_path, errors="replace") as handle:
+                if re.search(r"JobService started on \S+:%d" % port, handle.read()):
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                with open(log_path, errors="replace") as handle:
+                    pytest.fail("the Flink job server did not start:\n%s" % handle.read()[-3000:])
+            time.sleep(0.5)
+        yield "127.0.0.1:%d" % port
+
+
+@pytest.fixture(scope="module")
+def expansion_service(worker_env, worker_pool, tmp_path_factory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("expansion_service")
+    port = _free_port()
+    with _beam_service("tests.integration.loopback_expansion_service", [
+            "--port", str(port), "--fully_qualified_name_glob=beam_batchput.*",
+            "--environment_type=EXTERNAL", "--environment_config=%s" % worker_pool],
+            port, str(folder / "expansion_service.log")) as address:
+        yield address
+
+
+def test_java_pipeline_on_flink_writes_through_write_to_sitewise_and_reads_both_outputs(
+        classpath, flink_job_server, expansion_service, emulator_factory, tmp_path):
+    emulator = emulator_factory(config={"iotsitewise": {"property_aliases": ALIASES}})
+    start = int(time.time()) - 120
+    output = tmp_path / "out"
+    with _java_process(["-Xmx512m", "-cp", classpath,
+                        "io.beambatchput.examples.WriteToSiteWiseFromJava",
+                        "--runner=PortableRunner", "--jobEndpoint=%s" % flink_job_server,
+                        "--defaultEnvironmentType=EMBEDDED",
+                        "--pythonExpansionService=%s" % expansion_service,
+                        "--regionName=us-east-1", "--endpointUrl=%s" % emulator.endpoint_url,
+                        "--aliases=%s" % ",".join(ALIASES + ["/java/t9/power"]),
+                        "--startSeconds=%d" % start, "--output=%s" % output],
+                       str(tmp_path / "java.log")) as run:
+        try:
+            returncode = run.wait(timeout=RUN_SECONDS)
+        except subprocess.TimeoutExpired:
+            returncode = None
+    with open(tmp_path / "java.log", errors="replace") as handle:
+        assert returncode == 0, handle.read()[-5000:]
+
+    def lines(prefix: str) -> List[str]:
+        found = []
+        for path in glob.glob(str(output / (prefix + "*"))):
+            with open(path) as handle:
+                found.extend(line.strip() for line in handle if line.strip())
+        return sorted(found)
+
+    assert lines("written") == sorted(["iotsitewise %s" % alias for alias in ALIASES] * 5)
+    assert lines("failed") == ["/java/t9/power entry ResourceNotFoundException"] * 5
+    values = emulator.snapshot()["iotsitewise"]["values"]
+    assert {alias: sorted((v["timeInSeconds"], v["value"]["doubleValue"]) for v in values[alias])
+            for alias in values} == {
+        alias: [(start + n, float(n)) for n in range(5)] for alias in ALIASES}
