@@ -14,7 +14,7 @@ MIN_VENV ?= .venv-min
 MIN_BIN := $(MIN_VENV)/bin
 MIN_STAMP := $(MIN_VENV)/.installed
 
-.PHONY: test test-min unit demo bench soak clean engines test-runners schemas
+.PHONY: test test-min unit demo bench soak coverage mutate clean engines test-runners schemas
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,28 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.reliability.soak
+
+# The whole suite under coverage, subprocesses included (.coveragerc), then
+# the floors per package (tools/coverage_floors.py): fails under a floor.
+COVERAGE_DATA := $(CURDIR)/out/coverage/.coverage
+coverage: $(STAMP) schemas
+	rm -rf out/coverage && mkdir -p out/coverage
+	COVERAGE_FILE=$(COVERAGE_DATA) COVERAGE_RCFILE=$(CURDIR)/.coveragerc \
+		$(BIN)/python -m coverage run -m pytest -q
+	COVERAGE_FILE=$(COVERAGE_DATA) $(BIN)/python -m coverage combine -q
+	COVERAGE_FILE=$(COVERAGE_DATA) $(BIN)/python -m coverage report > out/coverage/report.txt; \
+		tail -n 3 out/coverage/report.txt
+	COVERAGE_FILE=$(COVERAGE_DATA) $(BIN)/python -m coverage json -q -o out/coverage/coverage.json
+	$(BIN)/python tools/coverage_floors.py out/coverage/coverage.json
+
+# Mutation testing of core/, services/ and the emulator's validation, bounded
+# by MUTATE_BUDGET seconds (default one hour); MUTATE_MODULES picks modules.
+# Scores: out/mutation/scores.md; survivors with diffs: out/mutation/survivors.txt.
+MUTATE_BUDGET ?= 3600
+MUTATE_MODULES ?=
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
+	$(BIN)/python tools/mutate.py --budget $(MUTATE_BUDGET) $(MUTATE_MODULES)
 
 engines: $(STAMP)
 	$(BIN)/python -m tests.runners.engines

@@ -57,7 +57,11 @@ setup(
             "moto[server]>=5.0",
             # Beam YAML's packages: provider clones environments with it.
             "virtualenv-clone>=0.5",
+            # `make coverage`: the whole suite, subprocesses included.
+            "coverage>=7.10",
         ],
+        # `make mutate`: mutation testing.
+        "mutation": ["mutmut>=3.3,<4"],
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",

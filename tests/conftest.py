@@ -7,6 +7,7 @@ import sys
 from typing import Any, Callable, Iterator, List
 
 import pytest
+from hypothesis import settings
 
 from beam_batchput.emulator import Emulator
 
@@ -50,3 +51,12 @@ def set_worker_environment(patch: pytest.MonkeyPatch) -> None:
         p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
     patch.setenv("PATH", os.pathsep.join(
         (os.path.dirname(sys.executable), os.environ.get("PATH", ""))))
+
+
+# Property tests are deterministic unless asked otherwise: the "ci" profile
+# (the default) derandomizes and keeps no example database on disk, so a run
+# fails or passes alike everywhere; HYPOTHESIS_PROFILE=explore searches at random.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                          print_blob=True)
+settings.register_profile("explore", derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -13,12 +13,14 @@ import contextlib
 import glob
 import json
 import os
+import functools
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from typing import Iterator, List
+from typing import Callable, Iterator, List, Optional, Union
 
 import apache_beam as beam
 import fastavro
@@ -52,40 +54,77 @@ def worker_env() -> Iterator[None]:
         yield
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _log_tail(path: str) -> str:
     with open(path, errors="replace") as handle:
         return handle.read()[-3000:]
 
 
+def _free_port() -> int:
+    """A port free a moment ago, for the services that cannot say which port
+    they bound when given 0 (Beam's expansion service, Flink's job server);
+    every service that can report its port binds 0 instead."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _port_in_file(path: str) -> Callable[[], Optional[int]]:
+    """Reads the port a service wrote to ``path`` (written whole, by rename)."""
+    def port() -> Optional[int]:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            with open(path) as handle:
+                return int(handle.read())
+        return None
+    return port
+
+
+def _port_in_log(path: str, pattern: str) -> Callable[[], Optional[int]]:
+    """Finds the port a service logged, by ``pattern`` (one group: the port)."""
+    def port() -> Optional[int]:
+        found = re.search(pattern, _log_tail(path))
+        return int(found.group(1)) if found else None
+    return port
+
+
 @contextlib.contextmanager
-def _beam_service(module: str, args: List[str], port: int, log_path: str) -> Iterator[str]:
+def _beam_service(module: str, args: List[str],
+                  bound_port: Union[int, Callable[[], Optional[int]]],
+                  log_path: str) -> Iterator[str]:
     """Runs ``python -m module args`` in a session of its own until the block ends;
-    yields its address once its gRPC port accepts connections."""
-    address = "127.0.0.1:%d" % port
+    the service binds port 0 and says which port it got (``bound_port``, or the
+    port itself where it cannot say); yields its address once that port accepts
+    gRPC connections."""
+    if isinstance(bound_port, int):
+        bound_port = functools.partial(int, bound_port)
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", module] + args, cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
         deadline = time.monotonic() + READY_SECONDS
+
+        def check_alive(what: str) -> None:
+            if process.poll() is not None:
+                pytest.fail("%s exited with %s:\n%s" % (module, process.returncode,
+                                                        _log_tail(log_path)))
+            if time.monotonic() > deadline:
+                pytest.fail("%s not %s after %.0f s:\n%s" % (
+                    module, what, READY_SECONDS, _log_tail(log_path)))
+
+        port = bound_port()
+        while port is None:
+            check_alive("bound")
+            time.sleep(0.1)
+            port = bound_port()
+        address = "127.0.0.1:%d" % port
         with grpc.insecure_channel(address) as channel:
             while True:
-                if process.poll() is not None:
-                    pytest.fail("%s exited with %s:\n%s" % (module, process.returncode,
-                                                            _log_tail(log_path)))
+                check_alive("ready on %s" % address)
                 try:
                     grpc.channel_ready_future(channel).result(timeout=0.5)
                     break
                 except grpc.FutureTimeoutError:
-                    if time.monotonic() > deadline:
-                        pytest.fail("%s not ready on %s after %.0f s:\n%s" % (
-                            module, address, READY_SECONDS, _log_tail(log_path)))
+                    pass
         yield address
     finally:
         # The group holds the service and the workers it started.
@@ -103,10 +142,11 @@ def _beam_service(module: str, args: List[str], port: int, log_path: str) -> Ite
 def job_service(worker_env, tmp_path_factory) -> Iterator[str]:
     """Beam's local job service on loopback; yields its address."""
     folder = tmp_path_factory.mktemp("job_service")
-    port = _free_port()
+    port_file = str(folder / "job_service.port")
     with _beam_service("apache_beam.runners.portability.local_job_service_main",
-                       ["--port", str(port), "--staging_dir", str(folder / "staging")],
-                       port, str(folder / "job_service.log")) as address:
+                       ["--port", "0", "--port_file", port_file,
+                        "--staging_dir", str(folder / "staging")],
+                       _port_in_file(port_file), str(folder / "job_service.log")) as address:
         yield address
 
 
@@ -114,10 +154,10 @@ def job_service(worker_env, tmp_path_factory) -> Iterator[str]:
 def worker_pool(worker_env, tmp_path_factory) -> Iterator[str]:
     """Beam's Python worker pool (what Flink task managers run beside them)."""
     folder = tmp_path_factory.mktemp("worker_pool")
-    port = _free_port()
-    with _beam_service("apache_beam.runners.worker.worker_pool_main",
-                       ["--service_port=%d" % port], port,
-                       str(folder / "worker_pool.log")) as address:
+    log = str(folder / "worker_pool.log")
+    with _beam_service("apache_beam.runners.worker.worker_pool_main", ["--service_port=0"],
+                       _port_in_log(log, r"worker pool servicer at port: \S*:(\d+)"),
+                       log) as address:
         yield address
 
 

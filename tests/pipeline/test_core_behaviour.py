@@ -82,7 +82,12 @@ def test_the_send_dofn_pickles_without_a_client():
     assert not hasattr(clone, "_client")
     clone.setup()
     try:
-        assert clone._client is not None
+        # The client is the factory's, built on the worker, and it sends.
+        assert isinstance(clone._client, fakes.FakeClient)
+        fakes.reset("pickle")
+        clone._client.batch_put_asset_property_value(entries=[])
+        assert fakes.calls("pickle") == [{"method": "batch_put_asset_property_value",
+                                          "kwargs": {"entries": []}}]
     finally:
         clone.teardown()
 

@@ -339,10 +339,6 @@ def _valid(service: str, data: st.DataObject) -> Dict[str, Any]:
     return harness.make_record(service, n, time.time() - 3600)
 
 
-def test_there_are_at_least_25_kinds_of_malformation():
-    assert len({kind.name for kind in KINDS}) >= 25
-
-
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.name)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

@@ -4,6 +4,7 @@ and code; every retry loop ends within its attempt and time budget."""
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from typing import Any, List
 
@@ -12,6 +13,7 @@ import pytest
 from apache_beam.testing.util import assert_that
 
 from beam_batchput import ClientConfig, RetryConfig
+from beam_batchput.core.clock import Clock
 from beam_batchput.emulator import Emulator, FaultConfig
 from beam_batchput.writers import WRITERS
 from tests import fakes
@@ -150,21 +152,45 @@ def test_fail_fast_with_wrong_credentials_raises_naming_the_code(monkeypatch):
                     retry=_FAST_RETRY, fail_fast=True))
 
 
-@pytest.mark.parametrize("faults, codes", [
-    # A server busy closing connections may also let a connect time out.
-    (FaultConfig(drop_connection_rate=1.0), {"ConnectionClosedError", "ConnectTimeoutError"}),
-    (FaultConfig(latency_ms=150), {"ReadTimeoutError"}),
+class _HeldAnswers(Clock):
+    """The emulator's clock for late answers: an injected delay lasts until the
+    test releases it, so no answer can beat the client's read timeout, however
+    loaded the machine."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def sleep(self, seconds: float) -> None:
+        self.released.wait(120)
+
+
+@pytest.mark.parametrize("faults, read_timeout, codes", [
+    # The read timeout is generous where the server closes the connection: a
+    # loaded machine may take a while to close it, and only closing may end the
+    # attempt. A server busy closing connections may also let a connect time out.
+    (FaultConfig(drop_connection_rate=1.0), 10.0,
+     {"ConnectionClosedError", "ConnectTimeoutError"}),
+    # Answers are held until the test ends: only the read timeout can end these.
+    (FaultConfig(latency_ms=1), 0.05, {"ReadTimeoutError"}),
 ], ids=["every connection dropped", "every answer late"])
-def test_a_service_that_never_answers_is_given_up_within_the_retry_budget(faults, codes):
+def test_a_service_that_never_answers_is_given_up_within_the_retry_budget(faults, read_timeout,
+                                                                          codes):
     # Attempts are all but unbounded: the time budget has to end the retries.
     retry = RetryConfig(max_attempts=10_000, initial_backoff_seconds=0.01,
                         max_backoff_seconds=0.02, max_retry_seconds=0.3)
     records = _records(10)
-    with Emulator(faults={"*": faults}) as emulator:
+    held = _HeldAnswers()
+    with Emulator(faults={"*": faults}, clock=held) as emulator:
+        # The connect timeout is generous: under load a connect may be slow, and
+        # only the read (never answered) may time out here.
         client = ClientConfig(region_name="us-east-1", endpoint_url=emulator.endpoint_url,
-                              read_timeout=0.05, connect_timeout=0.5, botocore_max_attempts=2)
+                              read_timeout=read_timeout, connect_timeout=10,
+                              botocore_max_attempts=2)
         started = time.monotonic()
-        _run(records, "budget", client=client, retry=retry)
+        try:
+            _run(records, "budget", client=client, retry=retry)
+        finally:
+            held.released.set()
         elapsed = time.monotonic() - started
     letters = Collect.pop("budget")
     assert sorted(s for s, *_ in letters) == sorted(s for s, _ in records)

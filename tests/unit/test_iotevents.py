@@ -10,14 +10,13 @@ import re
 import botocore.exceptions
 import botocore.validate
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from beam_batchput import _botocore
 from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import settle_response
 from beam_batchput.core.service import Failure, InvalidRecord, Unmatched
-from beam_batchput.services import iotevents
 from beam_batchput.services.iotevents import (
     DUPLICATE_MESSAGE_CODE,
     DUPLICATE_MESSAGE_ID_CODE,
@@ -242,6 +241,11 @@ def test_large_payloads_are_bounded_by_bytes():
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=1024), min_size=1, max_size=60))
+@example([1024])                 # one payload at the byte limit
+@example([1024, 1])              # one byte past it together
+@example([512, 512, 1])          # two that fill a request exactly, one more
+@example([1] * 10 + [1])         # the count limit, and one more
+@example([102] * 10 + [4])       # 1,020 bytes in 10 messages, then 4 more bytes
 def test_mixed_sizes_never_exceed_either_limit(sizes):
     records = [record(message_id="m%d" % n, payload=b"x" * size) for n, size in enumerate(sizes)]
     _, requests, calls = build(records)
@@ -393,18 +397,6 @@ def test_service_names_its_operation_and_limits():
     limits = service.limits
     assert (limits.max_entries, limits.max_values_per_entry, limits.max_request_bytes) == (
         10, 1, 1024)
-
-
-def test_the_docs_say_support_ended_once_and_point_there():
-    from beam_batchput import WriteToIoTEvents
-
-    text = " ".join(iotevents.__doc__.split())
-    assert "2026-05-20" in text and "2025-05-20" in text
-    assert "existing deployments" in text
-    assert "only when botocore lacks the service" in text
-    for doc in (IoTEventsService.__doc__, WriteToIoTEvents.__doc__):
-        assert "ended support for IoT Events" in " ".join(doc.split())
-        assert "2026-05-20" not in doc
 
 
 @needs_model

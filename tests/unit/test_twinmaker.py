@@ -474,12 +474,30 @@ _VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=60)
                        | st.dictionaries(st.text(max_size=300), inner, max_size=60), max_leaves=80)
 
 
-@settings(max_examples=200, deadline=None, database=None)
-@given(value=_VALUES)
-def test_any_value_is_refused_or_sent_within_the_model(value):
-    try:
-        item = TwinMakerService().item(record(value=value))
-    except InvalidRecord:
-        return
-    kwargs = TwinMakerService().build_request(item.scope, [Entry("e", item.group, [item])])
-    assert_valid_request(kwargs, SHAPE)
+# Values at each documented bound: strings of 256 characters, collections of 50
+# members, 10 levels of nesting, and one past each.
+_BOUNDARY_VALUES = ["s" * 256, "s" * 257, [1.0] * 50, [1.0] * 51, {"k%d" % n: 1 for n in range(50)},
+                    {"k%d" % n: 1 for n in range(51)}, 2 ** 63 - 1, 2 ** 63, -(2 ** 63),
+                    float("nan"), float("inf"), "", [], {}]
+
+
+def test_any_value_is_refused_or_sent_within_the_model():
+    outcomes = {"accepted": 0, "refused": 0}
+
+    def check(value):
+        try:
+            item = TwinMakerService().item(record(value=value))
+        except InvalidRecord:
+            outcomes["refused"] += 1
+            return
+        outcomes["accepted"] += 1
+        kwargs = TwinMakerService().build_request(item.scope, [Entry("e", item.group, [item])])
+        assert_valid_request(kwargs, SHAPE)
+
+    examples = _BOUNDARY_VALUES + [nested(MAX_NESTING_DEPTH), nested(MAX_NESTING_DEPTH + 1)]
+    for value in examples:
+        check(value)
+    settings(max_examples=200, deadline=None, database=None)(given(value=_VALUES)(check))()
+    # Both branches ran often enough to mean something: an early return may not
+    # stand in for the check.
+    assert outcomes["accepted"] >= 40 and outcomes["refused"] >= 20, outcomes
