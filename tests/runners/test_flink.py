@@ -28,7 +28,9 @@ from tests.runners.conftest import require
 
 RECORDS = 200
 RUN_SECONDS = 240.0
-STREAM = ["--streaming", "--checkpointing_interval=1000"]
+# Flink's Impulse source emits no watermark until it shuts down, which it does only after
+# --shutdown_sources_after_idle_ms (default: never); without it no window ever fires.
+STREAM = ["--streaming", "--checkpointing_interval=1000", "--shutdown_sources_after_idle_ms=1000"]
 
 
 READY_SECONDS = 120.0
@@ -84,6 +86,8 @@ def job_server(flink_master: str, folder: str, extra: List[str] = ()) -> Iterato
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["batch", "stream"])
 def test_embedded_flink_parallelism_2(flink_server, streaming, emulator_factory, tmp_path):
+    if streaming:
+        require("flink-stream")
     emulator = emulator_factory(faults=ledger_run.fault_configs(seed=11))
     with job_server("[local]", str(tmp_path / "server")) as endpoint:
         book = _run(["--runner=PortableRunner", "--job_endpoint=%s" % endpoint,
@@ -96,6 +100,8 @@ def test_embedded_flink_parallelism_2(flink_server, streaming, emulator_factory,
 def test_standalone_flink_parallelism_2_external_workers(flink_server, streaming, emulator_factory,
                                                          tmp_path):
     require("flink-standalone")
+    if streaming:
+        require("flink-stream")
     emulator = emulator_factory(faults=ledger_run.fault_configs(seed=12))
     pool = flink_cluster.free_port()
     folder = str(tmp_path / "cluster")
