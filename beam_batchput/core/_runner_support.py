@@ -80,6 +80,46 @@ def _runner_kind(records: PCollection) -> str:
     return "other"
 
 
+#: The Prism experiment that keeps it from splitting bundles (see :func:`keep_bundles_whole`).
+PRISM_NO_SPLIT = "prism_disable_sdf_split"
+
+
+def _may_run_on_prism(records: PCollection) -> bool:
+    """The DirectRunner (which picks Prism when it can), Prism, or a portable job
+    service that may be Prism's."""
+    from apache_beam.runners.portability.portable_runner import PortableRunner
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+
+    runner = getattr(records.pipeline, "runner", None)
+    return (_runner_kind(records) == "direct" or isinstance(runner, PrismRunner)
+            or type(runner) is PortableRunner)
+
+
+def keep_bundles_whole(records: PCollection) -> bool:
+    """Asks Prism not to split bundles, where ``records``' pipeline may run on it.
+
+    Prism (Beam 2.77) splits a bundle whose progress stalls between two of its
+    progress reports (a busy machine is enough). For a stateful stage, it then
+    frees the keys of the split-off elements although the rest of the bundle,
+    which may hold the same keys, is still running; a new bundle for those keys
+    starts from the state as it was before either, and when both commit the
+    later one's state wins: the other's buffered items are lost, or items both
+    read are sent twice. Without splits Prism runs one key in one bundle at a
+    time, as the state API requires. Other runners ignore the experiment; the
+    pipeline's own options carry it, so it is set once the writer is applied.
+
+    Returns:
+        Whether the experiment was added (or was there already).
+    """
+    from apache_beam.options.pipeline_options import DebugOptions
+
+    options = getattr(records.pipeline, "options", None)
+    if options is None or not _may_run_on_prism(records):
+        return False
+    options.view_as(DebugOptions).add_experiment(PRISM_NO_SPLIT)
+    return True
+
+
 def buffering_time_domain(records: PCollection, writer: str) -> str:
     """The time domain of the buffering bound of a streaming writer on ``records``.
 

@@ -71,6 +71,11 @@ class WriteResult(typing.NamedTuple):
 class AwsBatchWrite(beam.PTransform):
     """Writes records to one AWS batch-put API; the base of every ``WriteTo…``.
 
+    Where the pipeline may run on Prism (the DirectRunner, ``PrismRunner``, a
+    ``PortableRunner``), applying a writer adds the experiment
+    ``prism_disable_sdf_split`` to the pipeline's options: Prism loses state
+    of a stateful step whose bundles it splits (see ``docs/RUNNERS.md``).
+
     Args:
         service: The service description (a :class:`Service`).
         region_name: AWS Region of the client.
@@ -233,6 +238,9 @@ class AwsBatchWrite(beam.PTransform):
         ).with_output_types(
                 typing.Tuple[typing.Tuple[str, int], typing.Tuple[int, bytes]]
         ).with_outputs(FAILED, main="items")
+        # Prism loses state of stateful steps whose bundles it splits: see
+        # _runner_support.keep_bundles_whole.
+        _runner_support.keep_bundles_whole(records)
         batch_fn = batch_fn_class(bool(records.is_bounded), self._state_tag(records),
                                   TimeDomain.REAL_TIME if records.is_bounded else
                                   _runner_support.buffering_time_domain(records, self.label))
