@@ -4,7 +4,7 @@
 # worker pool beside the TaskManager, as the compose file runs them. The engine
 # tests start their cluster with this script.
 #
-#   FLINK_HOME=.engines/flink-1.20.5 templates/flink/standalone-cluster.sh start DIR
+#   FLINK_HOME=.engines/flink-1.19.3 templates/flink/standalone-cluster.sh start DIR
 #   templates/flink/standalone-cluster.sh stop DIR
 #
 # DIR holds the configuration, logs and pid files. Settings (environment):

@@ -30,14 +30,30 @@ ENGINES = os.environ.get("BEAM_BATCHPUT_ENGINES_DIR", os.path.join(ROOT, ".engin
 STATUS_FILE = os.path.join(ENGINES, "status.json")
 SKIP_VARIABLE = "BEAM_BATCHPUT_SKIP_ENGINES"
 
-# The version table. Beam's Flink runner is published for these Flink minors; 1.20 is the
-# newest 1.x (the line the Flink templates use), runs on Java 17, and its distribution is
-# on PyPI as apache-flink-libraries (Flink's lib/, opt/ and plugins/).
-FLINK_MINOR = "1.20"
-FLINK_DIST_VERSION = "1.20.5"
+# The version table. Beam's shaded Flink job server jar at the installed Beam version is
+# tried first; the Maven Central these tests reach serves none at 2.7x, so the job server
+# is then assembled from the non-shaded Flink runner of an older Beam Java release and its
+# dependencies (JOB_SERVER_POM), started as FlinkJobServerDriver. The Python SDK and that
+# job server speak Beam's portable protocol (Runner API protos, Fn API); Beam does not
+# promise compatibility across releases, these tests are what shows it holds here. The
+# newest Flink that Beam Java release publishes a runner for is 1.19, so the standalone
+# cluster runs Flink 1.19, its distribution from PyPI's apache-flink-libraries.
+FLINK_MINOR = "1.19"
+FLINK_DIST_VERSION = "1.19.3"
+ASSEMBLED_BEAM_JAVA = "2.62.0"
 PRISM_MODULE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
 FLINK_JOB_SERVER = "org.apache.beam:beam-runners-flink-%s-job-server:%s" % (FLINK_MINOR,
                                                                           BEAM_VERSION)
+FLINK_RUNNER = "org.apache.beam:beam-runners-flink-%s:%s" % (FLINK_MINOR, ASSEMBLED_BEAM_JAVA)
+FLINK_DRIVER = "org.apache.beam.runners.flink.FlinkJobServerDriver"
+JOB_SERVER_POM = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "flink-job-server.pom.xml")
+# Flink 1.19 on Java 17 reflects into these packages (the shaded jar's manifest opens
+# them itself).
+JAVA_OPENS = ["--add-opens=java.base/%s=ALL-UNNAMED" % package for package in (
+    "java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.math",
+    "java.text", "java.time", "java.util", "java.util.concurrent",
+    "java.util.concurrent.atomic", "sun.nio.ch")]
 SPARK_JOB_SERVER = "org.apache.beam:beam-runners-spark-3-job-server:%s" % BEAM_VERSION
 FLINK_DIST = "apache-flink-libraries==%s" % FLINK_DIST_VERSION
 
@@ -47,6 +63,9 @@ NEEDS = {"prism": ("prism",),
          "flink-cluster": ("flink-dist",),
          "flink": ("flink-job-server",),
          "flink-standalone": ("flink-job-server", "flink-dist"),
+         # The unbounded pipelines on Flink (embedded and standalone): they write every
+         # record but do not reach DONE here (docs/RUNNERS.md), so CI opts out of them.
+         "flink-stream": ("flink-job-server", "flink-dist"),
          "spark": ("spark-job-server",)}
 
 if FLINK_MINOR not in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS:
@@ -63,6 +82,9 @@ class Outcome:
     error: Optional[str] = None
     seconds: float = 0.0
     cached: bool = False
+    # For a job server: how it is started (the java arguments) and why that way.
+    command: Optional[List[str]] = None
+    note: Optional[str] = None
 
 
 def prism_path() -> str:
@@ -138,6 +160,48 @@ def fetch_jar(coordinate: str) -> Outcome:
     return outcome
 
 
+def classpath_path() -> str:
+    return os.path.join(ENGINES, "flink-job-server-%s.classpath" % ASSEMBLED_BEAM_JAVA)
+
+
+def fetch_flink_job_server() -> Outcome:
+    """Beam's shaded Flink job server jar at the installed Beam version if Maven Central
+    serves it; otherwise ``FLINK_RUNNER`` and its dependencies, resolved with Maven into
+    ``.engines/m2`` and started from the classpath ``dependency:build-classpath`` writes."""
+    shaded = fetch_jar(FLINK_JOB_SERVER)
+    if not shaded.error:
+        shaded.command = ["-jar", shaded.path]
+        shaded.note = "the job server jar at the installed Beam version"
+        return shaded
+    outcome = Outcome(FLINK_RUNNER, path=classpath_path())
+    outcome.note = ("assembled from %s and its dependencies, because %s: %s"
+                    % (FLINK_RUNNER, FLINK_JOB_SERVER, shaded.error))
+    if not os.path.isfile(outcome.path):
+        _, artifact, version = FLINK_RUNNER.split(":")
+        done = _run(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", JOB_SERVER_POM,
+                     "-Dmaven.repo.local=%s" % os.path.join(ENGINES, "m2"),
+                     "-Dbeam.version=%s" % version, "-Dflink.minor=%s" % FLINK_MINOR,
+                     "dependency:build-classpath", "-Dmdep.outputFile=%s" % outcome.path])
+        if done.returncode != 0 or not os.path.isfile(outcome.path):
+            outcome.error = "mvn dependency:build-classpath exited %s: %s" % (
+                done.returncode, _tail(_ANSI.sub("", done.stdout), 4))
+            outcome.path = None
+            return outcome
+    else:
+        outcome.cached = True
+    with open(outcome.path) as handle:
+        classpath = handle.read().strip()
+    outcome.command = JAVA_OPENS + ["-cp", classpath, FLINK_DRIVER]
+    return outcome
+
+
+def job_server_command(name: str) -> List[str]:
+    """The ``java`` command line (without the driver's flags) of a fetched job server."""
+    with open(STATUS_FILE) as handle:
+        entry = json.load(handle)["engines"][name]
+    return ["java"] + entry["command"]
+
+
 def fetch_flink_dist() -> Outcome:
     """Flink's distribution (lib/, opt/, plugins/) from PyPI's apache-flink-libraries,
     downloaded with pip and unpacked into ``.engines/flink-<version>``."""
@@ -149,12 +213,18 @@ def fetch_flink_dist() -> Outcome:
     downloads = os.path.join(ENGINES, "downloads")
     done = _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
                  "--no-binary", ":all:", "-d", downloads, FLINK_DIST])
-    archive = os.path.join(downloads, "apache_flink_libraries-%s.tar.gz" % FLINK_DIST_VERSION)
-    if done.returncode != 0 or not os.path.isfile(archive):
-        outcome.error = "pip download exited %s:\n%s" % (done.returncode, _tail(done.stdout))
+    # The sdist is named with underscores since 1.20, with hyphens before.
+    names = ["%s-%s" % (stem, FLINK_DIST_VERSION)
+             for stem in ("apache_flink_libraries", "apache-flink-libraries")]
+    archives = [os.path.join(downloads, name + ".tar.gz") for name in names]
+    found = [(name, archive) for name, archive in zip(names, archives) if os.path.isfile(archive)]
+    if done.returncode != 0 or not found:
+        outcome.error = "pip download exited %s, no %s:\n%s" % (
+            done.returncode, " or ".join(archives), _tail(done.stdout))
         outcome.path = None
         return outcome
-    prefix = "apache_flink_libraries-%s/deps/" % FLINK_DIST_VERSION
+    name, archive = found[0]
+    prefix = "%s/deps/" % name
     staging = tempfile.mkdtemp(dir=ENGINES, prefix="flink-unpack-")
     try:
         with tarfile.open(archive) as tar:
@@ -174,7 +244,7 @@ def fetch_all() -> Dict[str, Outcome]:
     """Fetches every engine (each independently), writes and returns the status."""
     os.makedirs(ENGINES, exist_ok=True)
     steps = {"prism": fetch_prism,
-             "flink-job-server": lambda: fetch_jar(FLINK_JOB_SERVER),
+             "flink-job-server": fetch_flink_job_server,
              "flink-dist": fetch_flink_dist,
              "spark-job-server": lambda: fetch_jar(SPARK_JOB_SERVER)}
     outcomes = {}
