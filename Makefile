@@ -1,5 +1,6 @@
 # One command from a fresh clone: `make test` builds .venv, installs the
-# package with its test extras, and runs the suite; `make demo` runs the demo
+# package with its test extras, and runs the suite under coverage with the
+# floors (`make quick`: the suite alone); `make demo` runs the demo
 # against the embedded emulator; `make bench` runs the benchmarks; `make soak`
 # runs the reliability soak and rewrites RELIABILITY.md. `make test-min` builds
 # .venv-min with the oldest apache-beam, boto3/botocore and fastavro setup.py
@@ -14,7 +15,7 @@ MIN_VENV ?= .venv-min
 MIN_BIN := $(MIN_VENV)/bin
 MIN_STAMP := $(MIN_VENV)/.installed
 
-.PHONY: test test-min unit demo bench soak coverage mutate clean engines test-runners schemas
+.PHONY: test quick test-min unit demo bench soak coverage mutate clean engines test-runners schemas
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +27,11 @@ $(STAMP): setup.py
 schemas:
 	bash templates/fetch-schemas.sh
 
-test: $(STAMP) schemas
+# The suite under coverage, subprocesses included, with the floors per package
+# (what CI runs; see `coverage` below). `make quick` runs it without coverage.
+test: coverage
+
+quick: $(STAMP) schemas
 	$(BIN)/python -m pytest -q
 
 $(MIN_STAMP): setup.py .ci/min_requirements.py
