@@ -113,7 +113,7 @@ class _Telemetry(beam.DoFn):
         self._seed = seed
 
     def process(self, tick: float) -> Iterator[Any]:
-        rng = random.Random("%s/%s" % (self._seed, tick))
+        rng = random.Random("%s/%s" % (self._seed, tick))  # nosec B311 # simulated telemetry
         alarms = 0
         for t in range(1, self._turbines + 2):  # the last turbine is not declared
             wind = max(0.0, rng.gauss(9.0, 3.0))
@@ -248,7 +248,7 @@ def run(argv: Optional[List[str]] = None) -> str:
         writer_options.region_name = writer_options.region_name or "us-east-1"
         # The embedded emulator checks signatures against its test credentials.
         os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-        os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # nosec B105 # emulator test key
         os.environ.pop("AWS_SESSION_TOKEN", None)
     try:
         pipeline = beam.Pipeline(options=options)
