@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 from typing import Any, Callable, Iterator, List
 
@@ -60,3 +63,17 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None,
                           print_blob=True)
 settings.register_profile("explore", derandomize=False, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def stop_process_group(process: subprocess.Popen, term_seconds: float,
+                       kill_seconds: float = 10.0) -> None:
+    """Stops the process group a test started (``start_new_session=True``): SIGTERM,
+    then SIGKILL if it has not ended within ``term_seconds``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=term_seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=kill_seconds)

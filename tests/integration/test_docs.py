@@ -40,6 +40,7 @@ from typing import Dict, Iterator, List, NamedTuple
 import pytest
 
 from beam_batchput.emulator import Emulator
+from tests.conftest import stop_process_group
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCUMENTS = ["README.md"] + sorted(os.path.relpath(p, ROOT)
@@ -165,12 +166,7 @@ def _run_server(block: Block, workdir: str, env: Dict[str, str]) -> None:
             assert answer.status == 200
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+            stop_process_group(process, 10, 10)
         process.stdout.close()
         process.stderr.close()
     assert process.returncode in (0, -signal.SIGTERM), process.returncode

@@ -20,13 +20,13 @@ import glob
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from typing import Iterator, List
 
 import pytest
 
+from tests.conftest import stop_process_group
 from tests.integration.test_portability import (  # noqa: F401 # fixtures
     ROOT,
     _beam_service,
@@ -76,14 +76,7 @@ def _java_process(args: List[str], log_path: str) -> Iterator[subprocess.Popen]:
     try:
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_process_group(process, 10, 10)
 
 
 @pytest.fixture(scope="module")

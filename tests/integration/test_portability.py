@@ -15,7 +15,6 @@ import json
 import os
 import functools
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 from beam_batchput import WriteToIoTEvents, WriteToSiteWise
 from beam_batchput.avro import load_schema
 from pipelines import avro_to_service
-from tests.conftest import set_worker_environment
+from tests.conftest import set_worker_environment, stop_process_group
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOW = int(time.time())
@@ -128,14 +127,7 @@ def _beam_service(module: str, args: List[str],
         yield address
     finally:
         # The group holds the service and the workers it started.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process_group(process, 5, 5)
 
 
 @pytest.fixture(scope="module")

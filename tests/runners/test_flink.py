@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import time
 from typing import Iterator, List
@@ -25,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.runners import engines, flink_cluster, ledger_run
 from tests.runners.conftest import require
+from tests.conftest import stop_process_group
 
 RECORDS = 200
 RUN_SECONDS = 240.0
@@ -74,14 +74,7 @@ def job_server(flink_master: str, folder: str, extra: List[str] = ()) -> Iterato
                                 % (process.poll(), READY_SECONDS, handle.read()[-3000:]))
         yield address
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process_group(process, 15, 5)
         log.close()
 
 
