@@ -272,7 +272,8 @@ def test_avro_to_service_pipeline_with_runner_flags_writes_files_read_by_workers
 
 def test_yaml_example_on_external_workers_stores_readings_and_writes_dead_letters(
         emulator_factory, job_service, worker_pool, tmp_path):
-    example = pytest.importorskip("tests.integration.test_yaml")
+    from tests.integration import test_yaml as example
+
     emulator = emulator_factory(config=example.FARM)
     output = str(tmp_path / "out")
     example.run_example(emulator.endpoint_url, output, [

@@ -17,6 +17,7 @@ its environment from PyPI instead.
 from __future__ import annotations
 
 import glob
+import importlib
 import os
 import shutil
 import subprocess
@@ -26,9 +27,13 @@ import time
 
 import pytest
 
+# Dependencies of the test extra: missing, the module fails to import and says which.
 for _module in ("jinja2", "jsonschema", "docstring_parser", "clonevirtualenv", "wheel"):
-    pytest.importorskip(_module, reason="needs apache-beam[yaml], virtualenv-clone and wheel "
-                        "(the test extra); %s is missing" % _module)
+    try:
+        importlib.import_module(_module)
+    except ImportError as error:
+        raise ImportError("%s is missing: install the test extra (pip install -e '.[test]')"
+                          % _module) from error
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
