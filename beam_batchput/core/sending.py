@@ -138,15 +138,16 @@ class SendFn(beam.DoFn):
 
     def _emit(self, outcome: SendOutcome, window: Any) -> Iterator[Any]:
         name, windows = self._service.name, (window,)
+        receipts = self._receipts
         for settled in outcome.written:
-            self._lineage.note(settled.item.resource)
-        for settled in outcome.written if self._receipts else ():
             item = settled.item
-            # One receipt per record: built from positional fields and the
-            # timestamp in micros, without a Timestamp object per record.
-            yield windowed_value.create(
-                Receipt(name, item.resource, item.item_id, settled.attempts, item.record),
-                item.event_time, windows)
+            self._lineage.note(item.resource)
+            if receipts:
+                # One receipt per record: built from positional fields and the
+                # timestamp in micros, without a Timestamp object per record.
+                yield windowed_value.create(
+                    Receipt(name, item.resource, item.item_id, settled.attempts, item.record),
+                    item.event_time, windows)
         for settled in outcome.failed:
             self._log.note(settled.stage, settled.code, settled.item.resource,
                            settled.attempts, settled.message)
