@@ -164,7 +164,11 @@ class ClientConfig:
             record before packing it, the service checks the request again,
             and the check costs about as much CPU as serializing and signing
             (14 µs per SiteWise point). A request the client cannot serialize
-            is dead-lettered either way.
+            is dead-lettered either way. With it off, a service module that
+            writes its request bodies itself (SiteWise) hands botocore the
+            body ready-made, byte for byte what botocore would write (see
+            :mod:`beam_batchput.core.prebuilt`); signing, retries, endpoints
+            and the answer's parsing stay botocore's.
     """
 
     region_name: Optional[str] = None
@@ -230,6 +234,10 @@ class ClientConfig:
         )
         if self.boto_config is not None:
             config = config.merge(self.boto_config)
-        return session.client(
+        from beam_batchput.core import prebuilt
+
+        client = session.client(
             service_name, endpoint_url=self.endpoint_url, config=config, verify=self.verify
         )
+        prebuilt.enable(client)
+        return client

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from beam_batchput.core import prebuilt
 from beam_batchput.core.backoff import ExponentialBackoff
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 from beam_batchput.core.config import RetryConfig
@@ -149,11 +150,10 @@ class RequestSender:
         """One call; settles what it can and returns the items to retry."""
         service = self._service
         items = request.items
-        kwargs = service.build_request(request.scope, request.entries)
         outcome.requests += 1
         outcome.items_per_request.append(len(items))
         try:
-            response = getattr(client, service.method)(**kwargs)
+            response = self._call(client, request)
         except (ClientError, BotoCoreError, TypeError, ValueError, OverflowError) as error:
             outcome.request_errors += 1
             info = classify(service, error)
@@ -201,6 +201,17 @@ class RequestSender:
             else:
                 outcome.failed.append(Settled(item, attempt, code, message, Stage.ENTRY))
         return to_retry
+
+    def _call(self, client: Any, request: Request) -> Any:
+        """One client call for ``request``: its prebuilt body where the client takes one."""
+        service = self._service
+        if prebuilt.accepts(client):
+            body = service.request_body(request.scope, request.entries)
+            if body is not None:
+                return prebuilt.call(client, service.method, service.operation,
+                                     service.build_request(request.scope, []), body)
+        return getattr(client, service.method)(**service.build_request(request.scope,
+                                                                        request.entries))
 
     def _held(self, client: Any, items: List[Item]) -> "_Held":
         """What the service holds of ``items``, read back."""

@@ -260,6 +260,19 @@ class Service(abc.ABC):
     def build_request(self, scope: Tuple[str, ...], entries: Sequence[Entry]) -> dict:
         """The keyword arguments of one client call for these entries."""
 
+    def request_body(self, scope: Tuple[str, ...], entries: Sequence[Entry]) -> Optional[bytes]:
+        """The request's body as botocore would serialize :meth:`build_request`, or None.
+
+        A service module may write the body itself, byte for byte what
+        botocore's serializer writes for the same keyword arguments (its
+        contract tests compare the two); the core then sends it through a
+        client built by :meth:`~beam_batchput.core.config.ClientConfig.create_client`
+        without parameter validation (see :mod:`beam_batchput.core.prebuilt`),
+        and botocore still signs, sends, retries and parses as usual. The
+        default, None, leaves the serialization to botocore.
+        """
+        return None
+
     @abc.abstractmethod
     def failures(self, request: Request, response: Mapping[str, Any]
                  ) -> Iterable[Union[Failure, Unmatched]]:

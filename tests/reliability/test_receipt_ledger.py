@@ -106,6 +106,7 @@ def _held(service: Service, snapshot: Mapping[str, Any], item: Item) -> bool:
     payload = item.payload
     if service.name == "iotsitewise":
         kind, _, name = item.group.partition(":")
+        payload = SiteWiseService.tqv(item)
         stamp = payload["timestamp"]
         return any(p["timeInSeconds"] == stamp["timeInSeconds"]
                    and p["offsetInNanos"] == stamp["offsetInNanos"]

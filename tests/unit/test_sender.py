@@ -5,6 +5,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, ParamValidationError
 
 from beam_batchput import ClientConfig, RequestFailedError, RetryConfig, Stage
+from beam_batchput.core import prebuilt
 from beam_batchput.core.packing import pack
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.services.sitewise import SiteWiseService
@@ -143,17 +144,21 @@ def test_a_replayed_request_is_identical():
     assert first["kwargs"] == second["kwargs"]
 
 
-def test_a_request_the_client_cannot_serialize_is_dead_lettered_not_raised(monkeypatch):
-    # A real client without parameter validation: the serializer itself meets
-    # a value it cannot encode (here a set where a list belongs).
+@pytest.mark.parametrize("prebuilt_body", [True, False], ids=["prebuilt", "botocore"])
+def test_a_request_the_client_cannot_serialize_is_dead_lettered_not_raised(monkeypatch,
+                                                                          prebuilt_body):
+    # A real client without parameter validation: the serializer itself (the
+    # service module's, or botocore's) meets a value it cannot encode (here a
+    # set where a number belongs).
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     client = ClientConfig(region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
                           botocore_max_attempts=1).create_client("iotsitewise")
+    assert prebuilt.accepts(client)
+    if not prebuilt_body:
+        monkeypatch.setattr(prebuilt, "accepts", lambda client: False)
     request = request_for(["/a"])
-    request.entries[0].items[0].payload = {"value": {"doubleValue": {1.0}},
-                                           "timestamp": {"timeInSeconds": NOW},
-                                           "quality": "GOOD"}
+    request.entries[0].items[0].payload = (NOW, 0, "GOOD", "doubleValue", {1.0})
     outcome = sender(FakeClock()).send(client, request)
     assert outcome.written == []
     assert [(s.code, s.stage) for s in outcome.failed] == [

@@ -43,11 +43,12 @@ def point(**fields):
 ])
 def test_values_map_to_the_variant(fields, variant):
     item = service().item(point(**fields))
-    assert item.payload["value"] == variant
+    assert SiteWiseService.tqv(item)["value"] == variant
 
 
 def test_nan_is_allowed_as_a_double():
-    assert math.isnan(service().item(point(value=float("nan"))).payload["value"]["doubleValue"])
+    item = service().item(point(value=float("nan")))
+    assert math.isnan(SiteWiseService.tqv(item)["value"]["doubleValue"])
 
 
 @pytest.mark.parametrize("timestamp,expected", [
@@ -57,7 +58,7 @@ def test_nan_is_allowed_as_a_double():
     ("2023-11-14T22:13:20.5Z", (NOW, 500_000_000)),
 ])
 def test_timestamps_split_into_seconds_and_nanos(timestamp, expected):
-    ts = service().item(point(timestamp=timestamp)).payload["timestamp"]
+    ts = SiteWiseService.tqv(service().item(point(timestamp=timestamp)))["timestamp"]
     assert (ts["timeInSeconds"], ts["offsetInNanos"]) == expected
 
 
@@ -124,7 +125,8 @@ def test_error_timestamps_name_exactly_the_failed_points():
         "errorCode": "TimestampOutOfRangeException", "errorMessage": "old",
         "timestamps": [{"timeInSeconds": NOW - 1, "offsetInNanos": 0}]}]}]}
     failures = list(s.failures(request, response))
-    assert [(f.item.payload["timestamp"]["timeInSeconds"], f.code) for f in failures] == [
+    assert [(SiteWiseService.tqv(f.item)["timestamp"]["timeInSeconds"], f.code)
+            for f in failures] == [
         (NOW - 1, "TimestampOutOfRangeException")]
 
 
