@@ -94,7 +94,8 @@ class PrepareFn(beam.DoFn):
                 self._service, self._clock, record_to_json(record), error.code, error.message,
                 Stage.VALIDATION, 0, error.resource))
             return
-        item.record = record_to_json(record)
+        if not item.record:  # a service module may have written it already
+            item.record = record_to_json(record)
         item.event_time = windowed.timestamp_micros
         self._service.with_event_time(item)
         shard = zlib.crc32(self._service.shard_key(item).encode("utf-8")) % self._num_shards

@@ -146,8 +146,13 @@ class RequestSender:
         return outcome
 
     def _send_once(self, client: Any, request: Request, attempt: int,
-                   outcome: SendOutcome) -> List[Tuple[Item, str, str, bool]]:
-        """One call; settles what it can and returns the items to retry."""
+                   outcome: SendOutcome, attempts: Optional[Dict[int, int]] = None
+                   ) -> List[Tuple[Item, str, str, bool]]:
+        """One call; settles what it can and returns the items to retry.
+
+        ``attempts`` (``id(item)`` → sends so far) numbers the items the
+        response shows written; ``attempt`` numbers every other settled item.
+        """
         service = self._service
         items = request.items
         outcome.requests += 1
@@ -185,7 +190,11 @@ class RequestSender:
         verdict = settle_response(service, request, response)
         outcome.unmatched_errors += verdict.unmatched_errors
         outcome.collisions += verdict.collisions
-        outcome.written.extend(Settled(item, attempt) for item in verdict.written)
+        if attempts is None:
+            outcome.written.extend([Settled(item, attempt) for item in verdict.written])
+        else:
+            get = attempts.get
+            outcome.written.extend([Settled(item, get(id(item), 1)) for item in verdict.written])
         to_retry: List[Tuple[Item, str, str, bool]] = []
         failed = verdict.failed
         if any(code in service.verify_codes for _, code, _ in failed):
@@ -311,8 +320,11 @@ class RequestSender:
             ``(item, code, message, throttled)`` for each retryable failure.
         """
         outcome = SendOutcome()
-        to_retry = self._send_once(client, request, 0, outcome)
+        to_retry = self._send_once(client, request, 0, outcome, attempts)
+        # Items settled other than by the response (read back, failed whole)
+        # carry attempt 0 so far: number them too.
         for settled_list in (outcome.written, outcome.failed):
-            settled_list[:] = [s._replace(attempts=attempts.get(id(s.item), 1))
-                               for s in settled_list]
+            if any(s.attempts == 0 for s in settled_list):
+                settled_list[:] = [s._replace(attempts=attempts.get(id(s.item), 1))
+                                   if s.attempts == 0 else s for s in settled_list]
         return outcome, to_retry

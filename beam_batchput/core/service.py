@@ -128,7 +128,9 @@ class Item:
         sort_key: Orders items deterministically, so a replay packs alike.
         item_id: The item's identity in receipts.
         resource: A readable name of the target, for receipts and dead letters.
-        record: The original record as JSON text.
+        record: The original record as JSON text, as
+            :func:`~beam_batchput.core.records.record_to_json` writes it: set by
+            the core, unless the service module wrote that same text already.
         event_time: Set by the core: the record's element timestamp (micros).
     """
 

@@ -236,14 +236,16 @@ class SiteWiseService(Service):
         aliases = self.__dict__.get("_aliases")
         if aliases is None:
             aliases = self.__dict__["_aliases"] = {}
-        group = aliases.get(alias)
-        if group is None:
+        target = aliases.get(alias)
+        if target is None:
             if not (alias.isascii() and len(alias) <= MAX_ALIAS_LENGTH
                     and _ALIAS.fullmatch(alias)):
                 return None
             if len(aliases) >= _ALIAS_CACHE_SIZE:
                 aliases.clear()
-            group = aliases[alias] = ("alias:" + alias, alias)
+            # (group, resource, the record's JSON up to its timestamp)
+            target = aliases[alias] = ("alias:" + alias, alias,
+                                       '{"property_alias": %s, ' % _json_string(alias))
         if not (-MAX_ABS_DOUBLE <= value <= MAX_ABS_DOUBLE or value != value):
             return None
         if not -1e12 <= stamp <= 1e12:
@@ -255,8 +257,15 @@ class SiteWiseService(Service):
         if not (now - MAX_PAST_SECONDS <= seconds + offset / 1e9 <= now + MAX_FUTURE_SECONDS
                 and seconds >= 1):
             return None
-        return self._make(group[0], group[1], nanos, seconds, offset, quality, "doubleValue",
-                          value, "doubleValue=" + float.__repr__(value))
+        text = float.__repr__(value)
+        item = self._make(target[0], target[1], nanos, seconds, offset, quality, "doubleValue",
+                          value, "doubleValue=" + text)
+        # The record's JSON as record_to_json writes it (sorted keys, NaN as
+        # NaN), from the parts at hand.
+        item.record = "%s%s\"timestamp\": %s, \"value\": %s}" % (
+            target[2], "" if size == 3 else '"quality": "%s", ' % quality,
+            float.__repr__(stamp), text if value == value else "NaN")
+        return item
 
     @staticmethod
     def _make(group: str, resource: str, nanos: int, seconds: int, offset: int, quality: str,
@@ -327,8 +336,10 @@ class SiteWiseService(Service):
                                                              _json_string(prop))
             values = ", ".join([
                 '{"value": {"%s": %s}, "timestamp": {"timeInSeconds": %d, "offsetInNanos": '
-                '%d}, "quality": "%s"}' % (member, _value_json(member, value), seconds, offset,
-                                           quality)
+                '%d}, "quality": "%s"}' % (
+                    member, float.__repr__(value) if type(value) is float and value == value
+                    and member == "doubleValue" else _value_json(member, value),
+                    seconds, offset, quality)
                 for seconds, offset, quality, member, value in [item.payload
                                                                 for item in entry.items]])
             parts.append('{"entryId": %s, %s, "propertyValues": [%s]}'
