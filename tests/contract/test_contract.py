@@ -4,6 +4,7 @@ import json
 import random
 
 import apache_beam as beam
+import botocore.serialize
 import botocore.validate
 import pytest
 from apache_beam.testing.util import assert_that
@@ -59,6 +60,24 @@ def test_requests_respect_every_limit_and_the_model(case):
         kwargs = service.build_request(request.scope, request.entries)
         report = botocore.validate.ParamValidator().validate(kwargs, shape)
         assert not report.has_errors(), report.generate_report()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_prebuilt_body_is_byte_for_byte_what_botocore_serializes(case):
+    service = case.writer()._service
+    model = _botocore.service_model(service.name)
+    serializer = botocore.serialize.create_serializer(model.metadata["protocol"])
+    operation = model.operation_model(service.operation)
+    items = [service.item(case.valid(i, BASE)) for i in range(257)]
+    for request in pack(items, service.limits, service.entry_id):
+        body = service.request_body(request.scope, request.entries)
+        if body is None:  # botocore serializes this service's requests itself
+            continue
+        kwargs = service.build_request(request.scope, request.entries)
+        assert body == serializer.serialize_to_request(kwargs, operation)["body"]
+        placeholder = service.build_request(request.scope, [])
+        assert json.dumps(placeholder).encode() == serializer.serialize_to_request(
+            placeholder, operation)["body"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

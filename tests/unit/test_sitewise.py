@@ -2,12 +2,18 @@
 
 import datetime
 import math
+import pickle
+import types
 
+import botocore.serialize
 import botocore.session
 import botocore.validate
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beam_batchput.core.packing import pack
+from beam_batchput.core.records import record_to_json
 from beam_batchput.core.service import InvalidRecord
 from beam_batchput.services.sitewise import SiteWiseService
 from tests.clocks import FakeClock
@@ -139,3 +145,90 @@ def test_error_timestamps_name_exactly_the_failed_points():
 ])
 def test_retry_table(code, retryable):
     assert service().is_retryable(code) is retryable
+
+
+# The request body the service module writes, and its short path for common records
+
+SERIALIZER = botocore.serialize.create_serializer("rest-json")
+OPERATION = MODEL.operation_model("BatchPutAssetPropertyValue")
+
+
+def _botocore_body(s, request):
+    kwargs = s.build_request(request.scope, request.entries)
+    report = botocore.validate.ParamValidator().validate(kwargs, OPERATION.input_shape)
+    assert not report.has_errors(), report.generate_report()
+    return SERIALIZER.serialize_to_request(kwargs, OPERATION)["body"]
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_the_request_body_is_what_botocore_serializes_for_every_kind_of_value(partial):
+    s = SiteWiseService(enable_partial_entry_processing=partial, clock=FakeClock(NOW))
+    records = [point(value=v, timestamp=NOW - n / 3) for n, v in enumerate(
+        [1.5, -0.0, 1e-300, -1e10, 1e10, float("nan"), 7, -2 ** 31, 2 ** 31 - 1, True, False,
+         "", "on", "ünï\u2028\"\\/", "x" * 1024])]
+    records += [point(value=None, value_type=t, quality="BAD", timestamp=NOW - 9)
+                for t in ("DOUBLE", "INTEGER", "STRING", "BOOLEAN")]
+    records += [point(value=3, value_type="DOUBLE", quality="UNCERTAIN"),
+                point(property_alias="/é/\"q\"", timestamp=NOW - 0.000001),
+                point(property_alias=..., asset_id=ASSET, property_id=PROP)]
+    items = [s.item(r) for r in records]
+    for request in pack(items, s.limits, s.entry_id):
+        assert s.request_body(request.scope, request.entries) == _botocore_body(s, request)
+
+
+def test_an_item_that_is_not_a_variant_of_its_type_cannot_be_serialized():
+    s = service()
+    (request,) = pack([s.item(point())], s.limits, s.entry_id)
+    item = request.entries[0].items[0]
+    for bad in [("doubleValue", "1.5"), ("integerValue", 1.5), ("booleanValue", 1),
+                ("stringValue", b"x"), ("nullValue", "X")]:
+        item.payload = item.payload[:3] + bad
+        with pytest.raises(TypeError, match="not a Variant member"):
+            s.request_body(request.scope, request.entries)
+
+
+finite = st.floats(min_value=-1e10, max_value=1e10, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(finite, st.just(float("nan"))),
+       offset=st.floats(min_value=-7 * 86400 + 1, max_value=599, allow_nan=False),
+       quality=st.sampled_from([None, "GOOD", "BAD", "UNCERTAIN"]),
+       alias=st.text(min_size=1, max_size=40))
+def test_the_short_path_gives_the_general_path_item_and_record_json(value, offset, quality,
+                                                                    alias):
+    record = {"property_alias": alias, "value": value, "timestamp": NOW + offset}
+    if quality is not None:
+        record["quality"] = quality
+    general, short = service(), service()
+    try:
+        # A mapping that is not a dict takes the general path.
+        expected = general.item(types.MappingProxyType(record))
+    except InvalidRecord as error:
+        with pytest.raises(InvalidRecord) as raised:
+            short.item(record)
+        assert (raised.value.code, raised.value.message) == (error.code, error.message)
+        return
+    got = short.item(record)
+    for name in ("scope", "group", "size", "sort_key", "item_id", "resource"):
+        assert getattr(got, name) == getattr(expected, name)
+    assert got.payload[:4] == expected.payload[:4]
+    assert got.payload[4] == expected.payload[4] or value != value
+    # ASCII aliases take the short path, which writes the record's JSON.
+    assert got.record == (record_to_json(record) if alias.isascii() else "")
+    assert expected.record == ""
+
+
+def test_the_short_path_writes_the_record_json_and_caches_only_in_its_process():
+    s = service()
+    record = point(value=float("nan"), quality="BAD", timestamp=NOW + 0.5)
+    assert s.item(record).record == record_to_json(record)
+    # Other records take the general path; the core writes their JSON.
+    assert s.item(point(property_alias="/é", timestamp=NOW + 0.5)).record == ""
+    assert s.item(point()).record == ""  # an int timestamp
+    assert "_aliases" in s.__dict__
+    assert "_aliases" not in pickle.loads(pickle.dumps(s)).__dict__
+    # The cache stays bounded.
+    for n in range(5000):
+        s.item(point(property_alias="/p/%d" % n, timestamp=NOW + 0.5))
+    assert len(s.__dict__["_aliases"]) <= 4096
