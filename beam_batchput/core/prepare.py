@@ -30,6 +30,11 @@ FAILED = "failed"
 #: service raises is a bug and fails the bundle.
 RECORD_ERRORS = (InvalidRecord,)
 
+# Entries of the prepare step's caches of keys (per DoFn instance) and of
+# window objects (per bundle), at most.
+_KEY_CACHE_SIZE = 4096
+_WINDOW_CACHE_SIZE = 64
+
 
 def dead_letter(service: Service, clock: Clock, record: str, code: str, message: str,
                 stage: str, attempts: int, resource: str) -> DeadLetter:
@@ -62,8 +67,18 @@ class PrepareFn(beam.DoFn):
                                   self._clock.monotonic)
 
     def start_bundle(self) -> None:
-        self._chunks: Dict[Tuple[Any, Any], List[Item]] = {}
+        # Chunks per window (by value) and key; and, by the id of each window
+        # object seen lately, that window and its chunks (held, so the id
+        # cannot be reused meanwhile).
+        self._chunks: Dict[Any, Dict[Tuple[str, int], List[Item]]] = {}
+        self._window_ids: Dict[int, Tuple[Any, Dict[Tuple[str, int], List[Item]]]] = {}
         self._records_in = 0
+        if getattr(self, "_keys", None) is None:
+            # Shard key (or scope and shard key) → the item's key, for the
+            # DoFn instance's life.
+            self._keys: Dict[Any, Tuple[str, int]] = {}
+            self._completes_items = (type(self._service).with_event_time
+                                     is not Service.with_event_time)
 
     def _item(self, record: Any) -> Item:
         """The record's item; raises InvalidRecord for a malformed record."""
@@ -97,16 +112,46 @@ class PrepareFn(beam.DoFn):
         if not item.record:  # a service module may have written it already
             item.record = record_to_json(record)
         item.event_time = windowed.timestamp_micros
-        self._service.with_event_time(item)
-        shard = zlib.crc32(self._service.shard_key(item).encode("utf-8")) % self._num_shards
-        # The key is (scope as text, shard): a key coders can prove deterministic.
-        key = ("\x1f".join(item.scope), shard)
+        if self._completes_items:
+            self._service.with_event_time(item)
+        key = self._key(item)
         for window in windowed.windows:
-            slot = (key, window)
-            chunk = self._chunks.setdefault(slot, [])
+            # Implementation note: windows hash and compare in Python; the id
+            # of a window object met before finds its chunks without either.
+            seen = self._window_ids.get(id(window))
+            if seen is None or seen[0] is not window:
+                seen = self._chunks_of(window)
+            chunks = seen[1]
+            chunk = chunks.get(key)
+            if chunk is None:
+                chunk = chunks[key] = []
             chunk.append(item)
             if len(chunk) >= self._chunk_size:
-                yield self._emit(slot, self._chunks.pop(slot))
+                del chunks[key]
+                yield self._emit(key, window, chunk)
+
+    def _key(self, item: Item) -> Tuple[str, int]:
+        """The item's key: (scope as text, shard), a key coders can prove deterministic."""
+        shard_key = self._service.shard_key(item)
+        # A text and a tuple never compare equal: one dictionary holds both.
+        cached = shard_key if not item.scope else (item.scope, shard_key)
+        key = self._keys.get(cached)
+        if key is None:
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            shard = zlib.crc32(shard_key.encode("utf-8")) % self._num_shards
+            key = self._keys[cached] = ("\x1f".join(item.scope), shard)
+        return key
+
+    def _chunks_of(self, window: Any) -> Tuple[Any, Dict[Tuple[str, int], List[Item]]]:
+        """``window`` and the chunks of its window (equal windows share them)."""
+        chunks = self._chunks.get(window)
+        if chunks is None:
+            chunks = self._chunks[window] = {}
+        if len(self._window_ids) >= _WINDOW_CACHE_SIZE:
+            self._window_ids.clear()
+        seen = self._window_ids[id(window)] = (window, chunks)
+        return seen
 
     def finish_bundle(self) -> Iterator[Any]:
         # Counted once a bundle: a counter's update is a few calls deep. An
@@ -115,9 +160,10 @@ class PrepareFn(beam.DoFn):
             self._metrics.records_in.inc(self._records_in)
             self._records_in = 0
         self._log.flush()
-        chunks, self._chunks = self._chunks, {}
-        for slot, chunk in chunks.items():
-            yield self._emit(slot, chunk)
+        by_window, self._chunks, self._window_ids = self._chunks, {}, {}
+        for window, chunks in by_window.items():
+            for key, chunk in chunks.items():
+                yield self._emit(key, window, chunk)
 
     def teardown(self) -> None:
         log = getattr(self, "_log", None)
@@ -125,9 +171,8 @@ class PrepareFn(beam.DoFn):
             log.flush(force=True)
 
     @staticmethod
-    def _emit(slot: Tuple[Any, Any], chunk: List[Item]) -> WindowedValue:
+    def _emit(key: Tuple[str, int], win: Any, chunk: List[Item]) -> WindowedValue:
         # A chunk travels pickled once, as (count, bytes), and is stored as is.
-        key, win = slot
         earliest = min(item.event_time for item in chunk)
         packed = (len(chunk), pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
         return WindowedValue((key, packed), Timestamp(micros=earliest), (win,))

@@ -232,3 +232,25 @@ def test_the_short_path_writes_the_record_json_and_caches_only_in_its_process():
     for n in range(5000):
         s.item(point(property_alias="/p/%d" % n, timestamp=NOW + 0.5))
     assert len(s.__dict__["_aliases"]) <= 4096
+
+
+@pytest.mark.parametrize("fields", [
+    {"value": 1e11}, {"value": float("inf")}, {"timestamp": 1e13}, {"timestamp": float("nan")},
+    {"timestamp": NOW - 8 * 86400.0}, {"timestamp": NOW + 3600.0}, {"quality": "OK"},
+    {"quality": 1}, {"quality": None}, {"extra": 1.0}, {"value": 2.0, "value_type": "DOUBLE"},
+    {"property_alias": "/a\x01"}, {"property_alias": ""}, {"property_alias": "/" * 2049},
+    {"property_alias": "/é"}, {"value": 3}, {"timestamp": NOW},
+])
+def test_records_off_the_short_path_read_as_the_general_path_reads_them(fields):
+    record = point(timestamp=NOW - 0.5)
+    record.update(fields)
+    try:
+        expected = service().item(types.MappingProxyType(record))
+    except InvalidRecord as error:
+        with pytest.raises(InvalidRecord) as raised:
+            service().item(record)
+        assert (raised.value.code, raised.value.message) == (error.code, error.message)
+        return
+    got = service().item(record)
+    assert (got.group, got.payload, got.sort_key, got.item_id, got.record) == (
+        expected.group, expected.payload, expected.sort_key, expected.item_id, "")
