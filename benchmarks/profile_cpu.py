@@ -24,6 +24,9 @@ from typing import Any, Dict, List, Tuple
 # searched from the innermost frame out; the order makes the split exclusive.
 _PARTS: Tuple[Tuple[str, str], ...] = (
     ("botocore/", "send: botocore (serialize, sign, parse)"),
+    ("core/prebuilt.py", "send: botocore (serialize, sign, parse)"),
+    ("request_body", "send: the request body (service module)"),
+    ("_value_json", "send: the request body (service module)"),
     ("record_to_json", "prepare: the record's JSON"),
     ("services/", "prepare: the service module (validation, shaping)"),
     ("core/packing.py", "batching: packing"),

@@ -123,7 +123,9 @@ class Item:
             mix scopes. A tuple of strings.
         group: Items with the same group share an entry (e.g. one SiteWise
             property); ``None`` makes every item its own entry.
-        payload: The service-shaped value (JSON-compatible).
+        payload: The record's value, shaped by its service module (picklable;
+            e.g. the request's JSON-compatible entry, or a tuple of atoms
+            that :meth:`Service.build_request` shapes).
         size: Bytes the item counts against a byte limit.
         sort_key: Orders items deterministically, so a replay packs alike.
         item_id: The item's identity in receipts.

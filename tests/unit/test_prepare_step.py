@@ -71,3 +71,49 @@ def test_keys_are_the_scope_and_a_shard_in_range():
     items = [item for value in out for item in pickle.loads(value.value[1][1])]
     assert sorted(i.resource for i in items) == sorted(r["property_alias"] for r in records)
     assert sum(value.value[1][0] for value in out) == 200
+
+
+def test_equal_windows_share_chunks_and_the_caches_stay_bounded(monkeypatch):
+    from apache_beam.transforms.window import IntervalWindow
+
+    from beam_batchput.core import prepare
+
+    monkeypatch.setattr(prepare, "_KEY_CACHE_SIZE", 3)
+    monkeypatch.setattr(prepare, "_WINDOW_CACHE_SIZE", 2)
+    service = SiteWiseService()
+    service.clock = FakeClock(NOW)
+    fn = PrepareFn(service, num_shards=2, chunk_size=1000, clock=FakeClock(NOW))
+    fn.setup()
+    fn.start_bundle()
+    out = []
+    for n in range(40):
+        # A new window object per record: equal ones (n % 2) share a chunk.
+        window = IntervalWindow(NOW - 60 * (n % 2 + 1), NOW - 60 * (n % 2))
+        record = {"property_alias": "/w/%d" % (n % 5), "value": 1.0, "timestamp": NOW - 90.5}
+        out.extend(fn.process(record, WindowedValue(record, Timestamp(NOW - 90), (window,))))
+        assert len(fn._keys) <= 3 and len(fn._window_ids) <= 2
+    out.extend(fn.finish_bundle())
+    chunks = {(value.value[0], value.windows[0]): pickle.loads(value.value[1][1]) for value in out}
+    assert len(chunks) == len(out)  # one chunk per key and window
+    assert sum(len(items) for items in chunks.values()) == 40
+    for (key, _), items in chunks.items():
+        # Each chunk's items have the key their shard key gives.
+        assert {fn._key(item) for item in items} == {key}
+    assert {window for _, window in chunks} == {
+        IntervalWindow(NOW - 120, NOW - 60), IntervalWindow(NOW - 60, NOW)}
+
+
+def test_a_full_chunk_goes_out_at_once_and_keeps_its_window():
+    service = SiteWiseService()
+    service.clock = FakeClock(NOW)
+    fn = PrepareFn(service, num_shards=1, chunk_size=3, clock=FakeClock(NOW))
+    fn.setup()
+    fn.start_bundle()
+    emitted = []
+    for n in range(7):
+        record = {"property_alias": "/c", "value": float(n), "timestamp": NOW - 10.5}
+        emitted.append(len(list(fn.process(record, WindowedValue(record, Timestamp(NOW),
+                                                                 (GlobalWindow(),))))))
+    assert emitted == [0, 0, 1, 0, 0, 1, 0]
+    [last] = list(fn.finish_bundle())
+    assert last.value[1][0] == 1 and last.windows == (GlobalWindow(),)
