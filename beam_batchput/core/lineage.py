@@ -14,7 +14,7 @@ information is dropped).
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Iterable, Optional, Set
 
 from apache_beam.metrics.metric import Lineage
 
@@ -51,6 +51,16 @@ class SinkLineage:
         """Records that ``resource`` was written to in this bundle."""
         if len(self._resources) < MAX_RESOURCES_PER_BUNDLE:
             self._resources.add(resource)
+
+    def note_all(self, resources: Iterable[str]) -> None:
+        """Records that each of ``resources`` was written to in this bundle."""
+        room = MAX_RESOURCES_PER_BUNDLE - len(self._resources)
+        if room <= 0:
+            return
+        fresh = set(resources) - self._resources
+        if len(fresh) > room:
+            fresh = set(sorted(fresh)[:room])
+        self._resources |= fresh
 
     def report(self) -> None:
         """Reports this bundle's resources (call at the end of a bundle) and forgets them."""

@@ -138,16 +138,18 @@ class SendFn(beam.DoFn):
 
     def _emit(self, outcome: SendOutcome, window: Any) -> Iterator[Any]:
         name, windows = self._service.name, (window,)
-        receipts = self._receipts
-        for settled in outcome.written:
-            item = settled.item
-            self._lineage.note(item.resource)
-            if receipts:
+        if self._receipts:
+            note = self._lineage.note
+            for settled in outcome.written:
+                item = settled.item
+                note(item.resource)
                 # One receipt per record: built from positional fields and the
                 # timestamp in micros, without a Timestamp object per record.
                 yield windowed_value.create(
                     Receipt(name, item.resource, item.item_id, settled.attempts, item.record),
                     item.event_time, windows)
+        elif outcome.written:
+            self._lineage.note_all({settled.item.resource for settled in outcome.written})
         for settled in outcome.failed:
             self._log.note(settled.stage, settled.code, settled.item.resource,
                            settled.attempts, settled.message)

@@ -214,9 +214,12 @@ def test_display_data_names_service_region_endpoint_and_settings_but_no_credenti
     assert not any("s3cr3t" in str(v) or "user" in str(v) for v in items.values())
 
 
-def test_lineage_reports_each_written_resource_with_service_and_region(emulator_free_region):
+@pytest.mark.parametrize("receipts", ["per_record", "none"])
+def test_lineage_reports_each_written_resource_with_service_and_region(emulator_free_region,
+                                                                       receipts):
     p = pipeline()
-    _ = p | beam.Create(points(["/native/a", "/native/b.c", MISSING], 3)) | sitewise("lineage")
+    _ = (p | beam.Create(points(["/native/a", "/native/b.c", MISSING], 3))
+         | sitewise("lineage-" + receipts, receipts=receipts))
     result = p.run()
     result.wait_until_finish()
     assert Lineage.query(result.metrics(), Lineage.SINK) == {
