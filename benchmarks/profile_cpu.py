@@ -36,7 +36,10 @@ _PARTS: Tuple[Tuple[str, str], ...] = (
     ("PrepareFn._emit", "prepare: chunks (pickling)"),
     ("core/prepare.py", "prepare: keying, chunking"),
     ("core/sender.py", "send: retries, matching the response"),
-    ("SendFn._emit", "send: receipts"),
+    # "SendFn._emit (", not "SendFn._emit_all": the loop's work runs under that one.
+    ("SendFn._emit (", "send: receipts"),
+    ("core/sendloop.py", "send: queueing, harvesting"),
+    ("core/concurrency.py", "send: queueing, harvesting"),
     ("core/sending.py", "send: queueing, harvesting"),
     ("core/metrics.py", "send: metrics"),
     ("benchmarks/workloads.py", "source (subtracted in figure 2)"),
