@@ -62,6 +62,8 @@ setup(
         ],
         # `make mutate`: mutation testing.
         "mutation": ["mutmut>=3.3,<4"],
+        # `benchmarks/profile_cpu.py`: where figure 2's CPU goes, sampled.
+        "bench": ["py-spy>=0.3"],
     },
     classifiers=[
         "License :: OSI Approved :: Apache Software License",

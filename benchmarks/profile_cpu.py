@@ -1,4 +1,4 @@
-"""Where figure 2's microseconds go, sampled with py-spy (a dev tool: ``pip install py-spy``).
+"""Where figure 2's microseconds go, sampled with py-spy (``pip install .[bench]``).
 
 Two steps::
 

@@ -9,7 +9,10 @@ the client is called with the request stripped of its entries (the
 handler, first in line, puts the prebuilt body in its place. Everything after
 that is botocore's as for any call: compression and checksums where the model
 asks for them, the endpoint, signing (over the body sent), retries, the
-answer's parsing and its errors.
+answer's parsing and its errors. Handlers of the events before serialization
+(``provide-client-params``, ``before-parameter-build``, a ``Stubber``'s
+expected parameters) see the placeholder; a client meant for them can be built
+with ``parameter_validation=True``, which keeps botocore's own serialization.
 
 Guards, so that a placeholder never leaves the process in place of a request:
 

@@ -111,7 +111,7 @@ class AwsBatchWrite(beam.PTransform):
         receipts: ``"per_record"`` (the default): ``written`` holds a
             :class:`Receipt` per stored record. ``"none"``: ``written`` stays
             empty, for pipelines that do not read it; it saves the receipts'
-            cost (about a fifth of the writer's CPU per record). Validation,
+            cost (about a sixth of the writer's CPU per record). Validation,
             packing, retries and a dead letter per refused record are the
             same; the ``records_written`` counter still counts what was stored.
         dead_letter_threshold: Fail the pipeline when, in some window, dead
