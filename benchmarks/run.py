@@ -358,14 +358,17 @@ class _LatencyProbe:
     def __call__(self) -> Any:
         client = stub.stub_client("iotsitewise", self._name)
 
-        def record(params: Any, **kwargs: Any) -> None:
+        def record(request: Any, **kwargs: Any) -> None:
+            # The request as it goes out (its body, not the call's arguments:
+            # the writer hands botocore a body of its own making).
             now = time.time()
-            for entry in params.get("entries", []):
+            for entry in json.loads(request.body).get("entries", []):
                 for value in entry["propertyValues"]:
                     created = value["value"]["doubleValue"]
                     _DELAYS.setdefault(self._name, []).append(now - created)
 
-        client.meta.events.register("provide-client-params.iotsitewise.*", record)
+        # Before the stub's own before-send handler, which answers the request.
+        client.meta.events.register_first("before-send.iotsitewise", record)
         return client
 
 
