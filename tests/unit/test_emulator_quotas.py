@@ -95,7 +95,7 @@ def test_a_mapping_turns_on_documented_defaults_and_overrides_fields():
 
 @pytest.mark.parametrize("document, message", [
     ({"nosuch": {}}, "unknown service"),
-    ({"iotsitewise": {"requests_per_sec": 1}}, "unknown quota field"),
+    ({"iotsitewise": {"requests_per_sec": 1}}, "unknown quota config field"),
     ({"iotsitewise": {"requests_per_second": 0}}, "requests_per_second"),
     ({"iotsitewise": {"request_burst": float("inf")}}, "request_burst"),
     ([], "must map service names"),
