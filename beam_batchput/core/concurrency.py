@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Deque, Optional
+from typing import Deque, Optional, Tuple
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
@@ -123,6 +123,12 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._accepted: Deque[float] = collections.deque()
         self._starts: Deque[float] = collections.deque()
         self._started: Optional[float] = None  # the first start
+        # Time with a request in flight or waiting for its start: rates are
+        # measured over it, so a writer that waited for input between bursts
+        # is not taken for a slow one.
+        self._flying = 0
+        self._busy_since: Optional[float] = None
+        self._busy: Deque[Tuple[float, float]] = collections.deque()  # past busy spans
         self._tickets = 0
         self._round = 0  # tickets below this were started before the last decrease
         self._tokens = 0.0  # starts allowed at once (a bucket of burst_seconds' worth)
@@ -156,13 +162,18 @@ class AdaptiveConcurrency(FixedConcurrency):
             self._refill(now)
             self._tokens -= 1.0
         self._starts.append(now)
+        if self._busy_since is None:
+            self._busy_since = now
+        self._flying += 1
         self._tickets += 1
         return self._tickets
 
     def next_start(self) -> float:
+        now = self._clock()
+        if self._busy_since is None:  # a request waits for its start: busy
+            self._busy_since = now
         if math.isinf(self._rate):
             return 0.0
-        now = self._clock()
         self._refill(now)
         return now if self._tokens >= 1.0 else now + (1.0 - self._tokens) / self._rate
 
@@ -174,6 +185,15 @@ class AdaptiveConcurrency(FixedConcurrency):
 
     def completed(self, ticket: int, latency: float, throttled: bool) -> None:
         now = self._clock()
+        self._flying = max(0, self._flying - 1)
+        if not self._flying:
+            # The span since the first of these requests started (a clock that
+            # did not move while it was out: its latency back).
+            begin = min(now - latency, now if self._busy_since is None else self._busy_since)
+            if self._busy and begin <= self._busy[-1][1]:
+                begin = min(begin, self._busy.pop()[0])
+            self._busy.append((begin, now))
+            self._busy_since = None
         self._latency = latency if self._latency <= 0.0 else 0.8 * self._latency + 0.2 * latency
         self._since_cut += 1
         if throttled:
@@ -198,7 +218,7 @@ class AdaptiveConcurrency(FixedConcurrency):
         # The last window (since the first start, if later), or further back
         # to the oldest start kept.
         since = min(oldest, max(now - self._window, started))
-        span = max(now - since, 1e-3)
+        span = max(self._busy_time(since, now), 1e-3)
         # Implementation note: the cut goes to the rate the service accepted
         # of this writer, not to the rate it sent at. Writers sharing a quota
         # all see about the same share refused, so each cutting to what it was
@@ -233,8 +253,18 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._last_cut = now
         self.decreases += 1
 
+    def _busy_time(self, since: float, now: float) -> float:
+        """Seconds between ``since`` and ``now`` with a request in flight."""
+        total = sum(max(0.0, end - max(begin, since)) for begin, end in self._busy)
+        if self._busy_since is not None:
+            total += max(0.0, now - max(self._busy_since, since))
+        return total
+
     def _trim(self, now: float) -> None:
         # The last ``window_seconds``, and at least the last _MIN_SAMPLE times.
         for times in (self._accepted, self._starts):
             while len(times) > _MIN_SAMPLE and times[0] < now - self._window:
                 times.popleft()
+        oldest = self._starts[0] if self._starts else now
+        while self._busy and self._busy[0][1] < oldest:
+            self._busy.popleft()

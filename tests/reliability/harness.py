@@ -285,7 +285,7 @@ class RunSettings:
     seed: int = 8
     max_attempts: int = 5
     throttling: str = "quota"
-    quota_rps: float = 10.0
+    quota_rps: float = 25.0
 
     def __post_init__(self) -> None:
         if self.throttling not in ("quota", "random"):

@@ -99,9 +99,10 @@ def test_the_cut_goes_to_the_rate_accepted_not_the_rate_sent():
             adaptive.completed(ticket, 0.05, throttled=False)
     clock.now = 2.0
     adaptive.completed(held[0], 0.05, throttled=True)
-    # Sent 40 / 1.975 s, accepted 20 / 1.975 s: the cut is to 0.9 × the accepted rate.
+    # Busy from the second start (0.075 s: the first went and came back at
+    # once): sent 40, accepted 20 in 1.925 s. The cut is to 0.9 × the accepted rate.
     assert adaptive.decreases == 1
-    assert adaptive.rate == pytest.approx(0.9 * 20 / 1.975)
+    assert adaptive.rate == pytest.approx(0.9 * 20 / 1.925)
 
 
 def test_a_slow_writer_measures_its_rate_over_its_last_requests_not_only_the_window():
@@ -110,11 +111,28 @@ def test_a_slow_writer_measures_its_rate_over_its_last_requests_not_only_the_win
     for k in range(1, 31):  # one request every 0.5 s: 4 in a 2 s window
         clock.now = 0.5 * k
         adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
+        adaptive.next_start()  # the next request is waiting: the writer stays busy
     clock.now = 15.5
     adaptive.completed(adaptive.ticket(), 0.05, throttled=True)
     # Measured over the last 20 starts (9.5 s back), of which 19 were accepted
     # within that span: 2 / s, not a noisy count of a 2 s window.
     assert adaptive.rate == pytest.approx(0.9 * 19 / 9.5)
+
+
+def test_time_waiting_for_input_does_not_count_as_sending_time():
+    # Bursts of 10 requests, 10 ms apart, every 2 s; nothing waits in between.
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(4, clock=clock)
+    for burst in range(3):
+        for k in range(10):
+            clock.now = 2.0 * burst + 0.01 * k
+            adaptive.completed(adaptive.ticket(), 0.01, throttled=False)
+    clock.now = 4.1
+    adaptive.completed(adaptive.ticket(), 0.01, throttled=True)
+    # The last 20 starts (from 2.01 s): 19 accepted in 0.19 s of sending, 100 / s;
+    # over the wall clock they would read 9 / s. (The first cut is also capped
+    # by 4 in flight / 10 ms = 400 / s.)
+    assert adaptive.rate == pytest.approx(0.9 * 19 / 0.19)
 
 
 def test_the_rate_never_drops_below_one_request_per_window():
