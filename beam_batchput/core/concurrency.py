@@ -238,7 +238,7 @@ class AdaptiveConcurrency(FixedConcurrency):
             # (Laplace's rule: one more accepted than seen, for a small sample.)
             accepted_since = self._since_cut - self._throttled_since_cut
             current *= (accepted_since + 1.0) / (self._since_cut + 1.0)
-        if accepted > 0.0 and current > 0.0:
+        if accepted > 0.0:
             target = self._decrease * min(current, accepted)
         else:
             # All refused: the starts in the span (at least the one that
