@@ -92,6 +92,9 @@ class AdaptiveConcurrency(FixedConcurrency):
     refused about once per overshoot whatever its rate, and cuts and grows in
     proportion to its rate, so the shares drift rather than converge (equal
     additive steps would converge, but need a unit of rate the writers share).
+    Throttling that does not depend on the rate (a share of requests refused
+    at random) reads as a quota too, and slows the writer towards its floor:
+    AWS throttles by token buckets, which this is built for.
 
     Args:
         max_in_flight: Requests in flight at most.
@@ -254,7 +257,8 @@ class AdaptiveConcurrency(FixedConcurrency):
         self.decreases += 1
 
     def _busy_time(self, since: float, now: float) -> float:
-        """Seconds between ``since`` and ``now`` with a request in flight."""
+        """Seconds between ``since`` and ``now`` with a request in flight or waiting
+        for its start."""
         total = sum(max(0.0, end - max(begin, since)) for begin, end in self._busy)
         if self._busy_since is not None:
             total += max(0.0, now - max(self._busy_since, since))
