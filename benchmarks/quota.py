@@ -137,6 +137,118 @@ def worker(endpoint_url: str, mode: str, records: int, index: int, max_in_flight
                       "rss_mb": samples}))
 
 
+def streaming_worker(endpoint_url: str, seconds: float, points_per_second: float,
+                     max_in_flight: int) -> None:
+    """A streaming pipeline (``PeriodicImpulse``, DirectRunner's portable engine)
+    generating ``points_per_second`` for ``seconds``, written to SiteWise; prints
+    a JSON summary with RSS samples (monotonic seconds since the start, MB)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.transforms.periodicsequence import PeriodicImpulse
+
+    from beam_batchput import ClientConfig
+    from beam_batchput.pipelines.options import pipeline_metrics
+    from beam_batchput.writers import WRITERS
+
+    ticks_per_second = 20.0
+    per_tick = max(1, int(round(points_per_second / ticks_per_second)))
+    client = ClientConfig(region_name="us-east-1", endpoint_url=endpoint_url)
+    samples: List[List[float]] = []
+    done = threading.Event()
+    began = time.monotonic()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            samples.append([time.monotonic() - began, _rss_mb()])
+
+    start = time.time()
+
+    def points(tick: float):
+        base = int(round((tick - start) * ticks_per_second)) * per_tick
+        for i in range(per_tick):
+            n = base + i
+            yield {"property_alias": "/backpressure/p%03d" % (n % _PROPERTIES),
+                   "value": float(n), "timestamp": tick + i / (per_tick * ticks_per_second)}
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    options = PipelineOptions(flags=[])
+    options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(runner="FnApiRunner", options=options)
+    _ = (pipeline
+         | PeriodicImpulse(start_timestamp=start, stop_timestamp=start + seconds,
+                           fire_interval=1.0 / ticks_per_second)
+         | beam.FlatMap(points)
+         | WRITERS[_SERVICE].writer(client=client, max_in_flight=max_in_flight))
+    outcome = pipeline.run()
+    outcome.wait_until_finish()
+    elapsed = time.monotonic() - began
+    done.set()
+    sampler.join()
+    counters = {r.key.metric.name: r.committed
+                for r in pipeline_metrics(outcome).query()["counters"]
+                if r.key.metric.namespace == "beam_batchput." + _SERVICE}
+    dead = sum(v for k, v in counters.items() if k.startswith("dead_letters_"))
+    print(json.dumps({"elapsed": elapsed, "records_in": counters.get("records_in", 0),
+                      "written": counters.get("records_written", 0), "dead_letters": dead,
+                      "rss_mb": samples}))
+
+
+def backpressure_memory(seconds: float = 60.0, quota_rps: float = 5.0,
+                        latency_ms: float = 50.0) -> List[Dict[str, Any]]:
+    """Memory of a streaming pipeline whose input outpaces the service, and of one
+    it does not: points generated for ``seconds`` at twice and at half what a
+    quota of ``quota_rps`` full requests (100 points each) takes. The emulator's
+    admitted requests are polled every second to follow the backlog."""
+    rows = []
+    service_points = quota_rps * 100
+    for label, factor in (("input 2x the service", 2.0), ("input 0.5x the service", 0.5)):
+        emulator = EmulatorProcess(faults={_SERVICE: {"latency_ms": latency_ms}},
+                                   quotas={_SERVICE: {"requests_per_second": quota_rps,
+                                                      "items_per_second": None,
+                                                      "resource_items_per_second": None}})
+        try:
+            env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.quota", "--streaming-worker",
+                 emulator.endpoint_url, str(seconds), str(service_points * factor), "8"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                env=env)
+            admitted: List[List[float]] = []
+            began = time.monotonic()
+            while process.poll() is None:
+                time.sleep(1.0)
+                stats = emulator.call("GET", "quota_stats").get(_SERVICE, {})
+                admitted.append([time.monotonic() - began, stats.get("admitted", 0)])
+            result = _finish(process)
+            stats = emulator.call("GET", "quota_stats")[_SERVICE]
+        finally:
+            emulator.stop()
+        rss = result["rss_mb"]
+        # While the input runs: early = its second sixth, late = its last sixth.
+        early = [mb for t, mb in rss if seconds / 6 <= t < seconds / 3]
+        late = [mb for t, mb in rss if 5 * seconds / 6 <= t < seconds]
+        ratio = max(late) / max(early) if early and late else float("nan")
+        generated = service_points * factor * seconds
+        sent_by_end = max([n for t, n in admitted if t <= seconds] or [0])
+        rows.append({
+            "figure": "backpressure-memory", "case": label,
+            "input_points_per_second": service_points * factor,
+            "service_points_per_second": service_points, "input_seconds": seconds,
+            "run_seconds": result["elapsed"], "records_in": result["records_in"],
+            "written": result["written"], "dead_letters": result["dead_letters"],
+            "requests_admitted_by_input_end": sent_by_end,
+            # At least this many points not yet sent (requests may carry fewer
+            # than 100); negative: the service kept up.
+            "backlog_points_at_input_end": generated - 100 * sent_by_end,
+            "refused_share": stats["throttled"] / max(1, stats["admitted"] + stats["throttled"]),
+            "rss_early_mb": max(early) if early else None,
+            "rss_late_mb": max(late) if late else None,
+            "ratio": ratio, "target": "(report) late / early RSS; 0 dead letters",
+            "met": result["dead_letters"] == 0 and result["written"] == result["records_in"]})
+    return rows
+
+
 def _start_worker(endpoint_url: str, mode: str, records: int, index: int,
                   max_in_flight: int) -> subprocess.Popen:
     env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
@@ -172,11 +284,12 @@ def _run(emulator: EmulatorProcess, quota: Optional[Dict[str, Any]], modes: List
                for index, mode in enumerate(modes)]
     results = [_finish(w) for w in workers]
     stats = emulator.call("GET", "quota_stats")[_SERVICE]
+    log = emulator.call("GET", "requests") if len(modes) > 1 else []
     span = max(1e-9, (stats["last_admitted"] or 0) - (stats["first_admitted"] or 0))
     sent = stats["admitted"] + stats["throttled"]
     return {"workers": results, "accepted_per_second": stats["admitted"] / span,
             "refused_share": stats["throttled"] / max(1, sent), "admitted": stats["admitted"],
-            "refused": stats["throttled"], "span": span}
+            "refused": stats["throttled"], "span": span, "log": log}
 
 
 def quota_figures(seconds: float, max_in_flight: int = 8, latency_ms: float = 50.0,
@@ -195,21 +308,46 @@ def quota_figures(seconds: float, max_in_flight: int = 8, latency_ms: float = 50
         records = int(quota * seconds * 100)
         config = {"requests_per_second": quota}
         rows: List[Dict[str, Any]] = []
-        for mode in modes or list(_MODES):
+        for mode in (list(_MODES) if modes is None else modes):
             run = _run(emulator, config, [mode], records, max_in_flight)
             rows.append(_quota_row("quota", mode, run, quota, unthrottled))
         shared = _run(emulator, config, ["adaptive"] * workers, records // workers,
                       max_in_flight)
         rows.append(_quota_row("quota-%d-workers" % workers, "adaptive", shared, quota,
                                unthrottled))
-        rates = [w["written"] / w["elapsed"] for w in shared["workers"]]
-        rows.append({"figure": "quota-%d-workers-evenness" % workers,
-                     "writer": _MODES["adaptive"],
-                     "points_per_second": [round(r) for r in rates],
-                     "ratio": min(rates) / max(rates), "target": "(report)", "met": True})
+        rows.append(_evenness("quota-%d-workers-evenness" % workers, shared, workers))
     finally:
         emulator.stop()
     return rows
+
+
+def _evenness(figure: str, run: Dict[str, Any], workers: int) -> Dict[str, Any]:
+    """Requests accepted per worker while all of them were sending.
+
+    The emulator's log is in arrival order: from the last worker's first
+    request to the first worker's last one, every worker was running, so
+    start-up and wind-down (when fewer share the quota) are left out.
+    """
+    first: Dict[int, int] = {}
+    last: Dict[int, int] = {}
+    accepted: Dict[int, List[int]] = {w: [] for w in range(workers)}
+    for record in run["log"]:
+        if record["operation"] != "BatchPutAssetPropertyValue" or not record["request"]:
+            continue
+        alias = record["request"]["entries"][0]["propertyAlias"]
+        index = int(alias.split("/")[2][1:])
+        first.setdefault(index, record["seq"])
+        last[index] = record["seq"]
+        if record["status"] == 200:
+            accepted[index].append(record["seq"])
+    low, high = max(first.values()), min(last.values())
+    shares = [sum(1 for seq in accepted[w] if low <= seq <= high) for w in range(workers)]
+    jain = sum(shares) ** 2 / (workers * sum(n * n for n in shares)) if any(shares) else 0.0
+    ratio = min(shares) / max(shares) if max(shares) else 0.0
+    return {"figure": figure, "writer": _MODES["adaptive"],
+            "accepted_requests_while_all_ran": shares, "jain_index": jain, "ratio": ratio,
+            "target": "slowest / fastest >= 0.8, Jain's index >= 0.95",
+            "met": ratio >= 0.8 and jain >= 0.95}
 
 
 def _quota_row(figure: str, mode: str, run: Dict[str, Any], quota: float,
@@ -268,7 +406,27 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--worker", nargs=5, metavar=("ENDPOINT", "MODE", "RECORDS", "INDEX",
                                                       "MAX_IN_FLIGHT"))
+    parser.add_argument("--streaming-worker", nargs=4, metavar=("ENDPOINT", "SECONDS",
+                                                                 "POINTS_PER_SECOND",
+                                                                 "MAX_IN_FLIGHT"))
+    parser.add_argument("--backpressure", action="store_true",
+                        help="run the backpressure memory figure alone")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="run the quota figures alone, each run this long")
+    parser.add_argument("--modes", nargs="*", choices=sorted(_MODES),
+                        help="the single writers to run (default: all; none: only the shared run)")
     args = parser.parse_args()
+    if args.streaming_worker:
+        from benchmarks import quota as _module
+
+        endpoint, run_seconds, rate, flights = args.streaming_worker
+        _module.streaming_worker(endpoint, float(run_seconds), float(rate), int(flights))
+    elif args.backpressure:
+        for row in backpressure_memory(args.seconds):
+            print(json.dumps(row))
+    elif not args.worker:
+        for row in quota_figures(args.seconds, modes=args.modes):
+            print(json.dumps(row))
     if args.worker:
         # Run from the importable module, so the tallies pickled into the
         # pipeline are this module's, not copies of __main__'s.

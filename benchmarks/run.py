@@ -464,6 +464,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
                                         workers=2)
         else:
             rows += quota.quota_figures(60.0)
+            rows += quota.backpressure_memory(60.0)
     print("machine: %s, %d cores, Python %s" % (platform.machine(), os.cpu_count() or 0,
                                                 platform.python_version()))
     print(table(rows))

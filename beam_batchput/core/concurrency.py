@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Deque, Optional
+from typing import Deque, Optional, Tuple
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
@@ -28,9 +28,9 @@ __all__ = ["AdaptiveConcurrency", "FixedConcurrency"]
 
 # The smallest additive increase, in requests per second per second.
 _MIN_STEP = 0.2
-# The share of requests throttled at random (not by a quota the writer
-# overshoots) that the decrease allows for.
-_TOLERATED_SHARE = 0.25
+# The fewest requests the sent and accepted rates are measured over (a
+# slow writer's window reaches back further than ``window_seconds``).
+_MIN_SAMPLE = 20
 # A share of throttled requests since the last cut that cuts again at once.
 _HEAVY_SHARE = 0.3
 _HEAVY_SAMPLE = 10
@@ -68,11 +68,14 @@ class AdaptiveConcurrency(FixedConcurrency):
 
     Until the service first throttles, it behaves as :class:`FixedConcurrency`.
     On a throttled request the target rate drops to ``decrease`` times the rate
-    it was sent at over the last ``window_seconds`` (once per round:
+    the service accepted of this writer, measured over the last
+    ``window_seconds`` and at least its last 20 requests (once per round:
     requests started before the previous decrease cannot decrease it again,
-    nor can any within half a window of it);
-    each accepted request then raises it additively, by ``increase`` of the
-    rate at the last decrease per second of successes. Requests in flight are
+    nor can any within half a window of it unless 30 % of at least 10 requests
+    since were refused, in which case the share of those accepted scales the
+    rate first); each accepted request then raises it additively, by
+    ``increase`` of the rate at the last decrease (at least 0.2 requests per
+    second) per second of successes. Requests in flight are
     ``ceil(2 * rate * latency)`` between 1 and ``max_in_flight``, and starts are
     paced to the rate by a token bucket of ``burst_seconds``, so a target below
     one request per latency still holds and a burst after a pause goes at once.
@@ -80,15 +83,26 @@ class AdaptiveConcurrency(FixedConcurrency):
     Implementation note: AIMD on the in-flight count alone cannot keep below a
     token-bucket quota once one request per round trip is already too many, and
     with a few requests in flight each halving costs a large share of the
-    quota; a rate taken from what was actually sent, probed upward slowly,
+    quota; a rate taken from what was actually accepted, probed upward slowly,
     keeps both the refusals and the lost throughput to a few percent.
+
+    Writers sharing one quota (several workers) each see only their own
+    answers. Cutting to what each was accepted brings their sum under the quota
+    in one round. Their shares, though, are not driven to equal: each writer is
+    refused about once per overshoot whatever its rate, and cuts and grows in
+    proportion to its rate, so the shares drift rather than converge (equal
+    additive steps would converge, but need a unit of rate the writers share).
+    Throttling that does not depend on the rate (a share of requests refused
+    at random) reads as a quota too, and slows the writer towards its floor:
+    AWS throttles by token buckets, which this is built for.
 
     Args:
         max_in_flight: Requests in flight at most.
         decrease: Multiplicative decrease, in (0, 1).
         increase: Additive increase per second, as a share of the rate at the
             last decrease.
-        window_seconds: How far back the sent and accepted rates are measured.
+        window_seconds: How far back the sent and accepted rates are measured
+            (further for a writer that sent fewer than 20 requests in it).
         burst_seconds: Starts saved up while idle, in seconds of the rate, that
             may go at once (a service's token bucket allows as much).
         clock: The clock (its monotonic time).
@@ -112,6 +126,12 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._accepted: Deque[float] = collections.deque()
         self._starts: Deque[float] = collections.deque()
         self._started: Optional[float] = None  # the first start
+        # Time with a request in flight or waiting for its start: rates are
+        # measured over it, so a writer that waited for input between bursts
+        # is not taken for a slow one.
+        self._flying = 0
+        self._busy_since: Optional[float] = None
+        self._busy: Deque[Tuple[float, float]] = collections.deque()  # past busy spans
         self._tickets = 0
         self._round = 0  # tickets below this were started before the last decrease
         self._tokens = 0.0  # starts allowed at once (a bucket of burst_seconds' worth)
@@ -145,13 +165,18 @@ class AdaptiveConcurrency(FixedConcurrency):
             self._refill(now)
             self._tokens -= 1.0
         self._starts.append(now)
+        if self._busy_since is None:
+            self._busy_since = now
+        self._flying += 1
         self._tickets += 1
         return self._tickets
 
     def next_start(self) -> float:
+        now = self._clock()
+        if self._busy_since is None:  # a request waits for its start: busy
+            self._busy_since = now
         if math.isinf(self._rate):
             return 0.0
-        now = self._clock()
         self._refill(now)
         return now if self._tokens >= 1.0 else now + (1.0 - self._tokens) / self._rate
 
@@ -163,6 +188,15 @@ class AdaptiveConcurrency(FixedConcurrency):
 
     def completed(self, ticket: int, latency: float, throttled: bool) -> None:
         now = self._clock()
+        self._flying = max(0, self._flying - 1)
+        if not self._flying:
+            # The span since the first of these requests started (a clock that
+            # did not move while it was out: its latency back).
+            begin = min(now - latency, now if self._busy_since is None else self._busy_since)
+            if self._busy and begin <= self._busy[-1][1]:
+                begin = min(begin, self._busy.pop()[0])
+            self._busy.append((begin, now))
+            self._busy_since = None
         self._latency = latency if self._latency <= 0.0 else 0.8 * self._latency + 0.2 * latency
         self._since_cut += 1
         if throttled:
@@ -183,22 +217,36 @@ class AdaptiveConcurrency(FixedConcurrency):
     def _cut(self, now: float) -> None:
         self._trim(now)
         started = now if self._started is None else self._started
-        span = min(self._window, max(now - started, 1e-3))
-        # Implementation note: the rate sent at, not only the rate accepted:
-        # a writer with little to send accepts little, and cutting to that
-        # after throttling it did not cause would starve it.
-        # Past the accepted rate by more than a random share of throttling
-        # would explain, though, the sent rate is overshoot: that is cut away.
-        accepted = len(self._accepted) / span
-        sent = min(max(len(self._accepted), len(self._starts)) / span,
-                   accepted / (1.0 - _TOLERATED_SHARE))
+        oldest = self._starts[0] if self._starts else now
+        # The last window (since the first start, if later), or further back
+        # to the oldest start kept.
+        since = min(oldest, max(now - self._window, started))
+        span = max(self._busy_time(since, now), 1e-3)
+        # Implementation note: the cut goes to the rate the service accepted
+        # of this writer, not to the rate it sent at. Writers sharing a quota
+        # all see about the same share refused, so each cutting to what it was
+        # accepted brings their sum under the quota in one round; a cut to the
+        # rate sent left the sum over the quota until every one of them had
+        # been refused. A writer with little to send is accepted what it
+        # sends, so it is not starved either. At least _MIN_SAMPLE requests:
+        # a slow writer's two-second count is too noisy to cut by.
+        accepted = sum(1 for t in self._accepted if t >= since) / span
+        sent = max(accepted, sum(1 for t in self._starts if t >= since) / span)
         current = self._rate
         if math.isinf(current):
             current = self.max_in_flight / max(self._latency, 1e-3)
-        if sent > 0.0:
-            target = self._decrease * min(current, sent)
+        if self._since_cut >= _HEAVY_SAMPLE and not math.isinf(self._rate):
+            # The answers since the last cut say what share of that rate the
+            # service takes (the window may still hold a burst it allowed).
+            # (Laplace's rule: one more accepted than seen, for a small sample.)
+            accepted_since = self._since_cut - self._throttled_since_cut
+            current *= (accepted_since + 1.0) / (self._since_cut + 1.0)
+        if accepted > 0.0:
+            target = self._decrease * min(current, accepted)
         else:
-            target = 0.5 * current
+            # All refused: the starts in the span (at least the one that
+            # brought this answer) say what was sent.
+            target = 0.5 * min(current, sent)
         # Never below one request per window: the service must hear from us to recover.
         self._rate = max(target, 1.0 / self._window)
         self._step = max(self._increase * self._rate, _MIN_STEP)
@@ -208,7 +256,19 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._last_cut = now
         self.decreases += 1
 
+    def _busy_time(self, since: float, now: float) -> float:
+        """Seconds between ``since`` and ``now`` with a request in flight or waiting
+        for its start."""
+        total = sum(max(0.0, end - max(begin, since)) for begin, end in self._busy)
+        if self._busy_since is not None:
+            total += max(0.0, now - max(self._busy_since, since))
+        return total
+
     def _trim(self, now: float) -> None:
+        # The last ``window_seconds``, and at least the last _MIN_SAMPLE times.
         for times in (self._accepted, self._starts):
-            while times and times[0] < now - self._window:
+            while len(times) > _MIN_SAMPLE and times[0] < now - self._window:
                 times.popleft()
+        oldest = self._starts[0] if self._starts else now
+        while self._busy and self._busy[0][1] < oldest:
+            self._busy.popleft()

@@ -9,6 +9,8 @@ import random
 import threading
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, TypeVar
 
+from beam_batchput.emulator._fields import require_known_fields
+
 __all__ = ["FaultConfig", "RequestFault", "EntryFault", "FaultInjector", "configs_from_mapping"]
 
 _T = TypeVar("_T")
@@ -81,14 +83,7 @@ class FaultConfig:
         Raises:
             ValueError: On an unknown field or a bad value.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError("a fault config must be a mapping, got %r" % (data,))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError("unknown fault config field(s) %s; known: %s"
-                             % (", ".join(unknown), ", ".join(sorted(known))))
-        return cls(**data)
+        return cls(**require_known_fields(cls, data, "fault config"))
 
     def to_dict(self) -> dict:
         """The config as a JSON-ready mapping."""

@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from beam_batchput.emulator._fields import require_known_fields
+
 __all__ = ["QuotaConfig", "Quotas", "Admission", "DEFAULT_QUOTAS", "quota_configs_from_mapping"]
 
 _RATE_FIELDS = ("requests_per_second", "items_per_second", "resource_items_per_second")
@@ -60,24 +62,18 @@ class QuotaConfig:
         Raises:
             ValueError: On an unknown field or a bad value.
         """
-        if not isinstance(overrides, Mapping):
-            raise ValueError("a quota config must be a mapping, got %r" % (overrides,))
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError("unknown quota field(s) %s; known: %s"
-                             % (", ".join(unknown), ", ".join(sorted(known))))
-        return dataclasses.replace(self, **overrides)
+        return dataclasses.replace(self, **require_known_fields(type(self), overrides,
+                                                                "quota config"))
 
     def to_dict(self) -> Dict[str, Any]:
         """The config as a JSON-ready mapping."""
         return dataclasses.asdict(self)
 
 
-# Defaults per service. Implementation note: only SiteWise's figures were read
-# from its quota page; for the others the page is named but its figure for the
-# batch-put API was not confirmed, so the default is a conservative stand-in
-# (marked so below). Every field can be overridden per service.
+# Defaults per service, each from the page cited beside it. Implementation
+# note: where no page read states a figure for the batch-put API, the default
+# is a stand-in, marked so, with the pages read named. Every field can be
+# overridden per service.
 DEFAULT_QUOTAS: Mapping[str, QuotaConfig] = {
     # https://docs.aws.amazon.com/iot-sitewise/latest/userguide/quotas.html
     # (archived version): BatchPutAssetPropertyValue requests, 1,000 per second
@@ -86,19 +82,37 @@ DEFAULT_QUOTAS: Mapping[str, QuotaConfig] = {
     # second (not adjustable).
     "iotsitewise": QuotaConfig(requests_per_second=1000.0, items_per_second=1000.0,
                                resource_items_per_second=10.0),
-    # https://docs.aws.amazon.com/general/latest/gr/iot-twinmaker.html lists the
-    # data-plane API rates; stand-in: 10 requests per second.
+    # Stand-in: 10 requests per second. Read: the user guide's "Endpoints and
+    # quotas" (https://docs.aws.amazon.com/iot-twinmaker/latest/guide/endpionts-and-quotas.html),
+    # which defers to the "API throttling limits" of
+    # https://docs.aws.amazon.com/general/latest/gr/iot-twinmaker.html, and the
+    # BatchPutPropertyValues API reference; none of the text read states the
+    # BatchPutPropertyValues rate.
     "iottwinmaker": QuotaConfig(requests_per_second=10.0),
-    # https://docs.aws.amazon.com/general/latest/gr/datazone.html; stand-in:
-    # 10 requests per second.
+    # Stand-in: 10 requests per second. Read:
+    # https://docs.aws.amazon.com/datazone/latest/userguide/datazone-limits.html
+    # ("Amazon DataZone API rate limits", per account and Region: 5 TPS for
+    # CreateGlossary, 20 TPS for most APIs, 3 TPS for the subscription ones) and
+    # https://docs.aws.amazon.com/general/latest/gr/datazone.html; neither
+    # names PostTimeSeriesDataPoints in the text read.
     "datazone": QuotaConfig(requests_per_second=10.0),
-    # https://docs.aws.amazon.com/connect/latest/adminguide/amazon-connect-service-limits.html
-    # ("API throttling quotas", a token bucket per API with a rate and a burst);
-    # stand-in: 2 requests per second, burst 5.
+    # The Amazon Connect Administrator Guide's "API throttling quotas"
+    # (https://docs.aws.amazon.com/connect/latest/adminguide/amazon-connect-service-limits.html,
+    # archived version in github.com/awsdocs/amazon-connect-admin-guide):
+    # per account, "for all other operations" a RateLimit of 2 requests per
+    # second and a BurstLimit of 5. That version predates the data-table API
+    # and does not name BatchCreateDataTableValue; the figure is the general
+    # default applied to it.
     "connect": QuotaConfig(requests_per_second=2.0, request_burst=5.0),
-    # https://docs.aws.amazon.com/general/latest/gr/iotevents.html; stand-in:
-    # 1,000 requests and 1,000 messages per second; throttled messages are
-    # answered per message (the API's ThrottlingException entry code).
+    # The AWS IoT Events Developer Guide's service limits (archived version,
+    # github.com/awsdocs/aws-iot-events-developer-guide,
+    # developerguide/iotevents-limits.md; the current guide defers to
+    # https://docs.aws.amazon.com/general/latest/gr/iot-events.html):
+    # BatchPutMessage, 1,000 transactions per second (adjustable); messages per
+    # detector, 10 per second (not adjustable: a detector is an input's key
+    # value, which the emulator does not model). Stand-in: 1,000 messages per
+    # second per account (no page read states one), answered per message with
+    # the API's ThrottlingException entry code.
     "iotevents-data": QuotaConfig(requests_per_second=1000.0, items_per_second=1000.0),
 }
 

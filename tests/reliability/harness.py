@@ -35,7 +35,7 @@ from beam_batchput.writers import WRITERS
 from pipelines.options import pipeline_metrics
 
 __all__ = ["FAULT_KINDS", "Ledger", "RunSettings", "SERVICES", "check", "fault_configs",
-           "make_record", "run_pipeline"]
+           "make_record", "quota_configs", "run_pipeline"]
 
 #: The services the emulator serves (a registry row with an emulator handler);
 #: Kinesis, which it does not serve, is tested against moto's server instead.
@@ -266,6 +266,15 @@ class RunSettings:
         read_timeout: The writers' client read timeout (slow answers exceed it).
         slow_response_ms: How late a slow answer comes.
         seed: Seed of the emulator's faults.
+        max_attempts: Sends per record at most (throttled sends aside).
+        throttling: How the emulator throttles: ``"quota"``, a request bucket
+            per service of ``quota_rps`` (AWS's way: refused while the writers
+            send faster), written with the default adaptive writer; or
+            ``"random"``, a fifth of the requests refused whatever the rate,
+            written with fixed concurrency (adaptive concurrency reads any
+            throttling as a quota, so against coin flips it would only slow down).
+        quota_rps: Requests per second of each service's bucket (burst: one
+            second's worth) in ``"quota"`` mode.
     """
 
     records: int = 3000
@@ -275,6 +284,13 @@ class RunSettings:
     slow_response_ms: float = 800.0
     seed: int = 8
     max_attempts: int = 5
+    throttling: str = "quota"
+    quota_rps: float = 25.0
+
+    def __post_init__(self) -> None:
+        if self.throttling not in ("quota", "random"):
+            raise ValueError("throttling must be 'quota' or 'random', got %r"
+                             % (self.throttling,))
 
 
 def write_each(tagged: beam.PCollection, writer_for: Callable[[str], beam.PTransform],
@@ -294,20 +310,32 @@ def write_each(tagged: beam.PCollection, writer_for: Callable[[str], beam.PTrans
 
 
 def fault_configs(settings: RunSettings) -> Dict[str, FaultConfig]:
-    """The faults of the issue: throttling 20%, 5xx 5%, drops 2%, slow answers 2%,
-    retryable entry errors 10%, non-retryable ones 1% (DataZone answers whole
-    requests only, so it gets no entry errors)."""
+    """The faults of the issue: throttling 20% (in ``"random"`` mode; a quota
+    instead in ``"quota"`` mode, see :func:`quota_configs`), 5xx 5%, drops 2%,
+    slow answers 2%, retryable entry errors 10%, non-retryable ones 1%
+    (DataZone answers whole requests only, so it gets no entry errors)."""
     configs = {}
+    throttle = 0.20 if settings.throttling == "random" else 0.0
     for index, service in enumerate(SERVICES):
         entry = service != "datazone"
         configs[service] = FaultConfig(
-            throttle_rate=0.20, server_error_rate=0.03, unavailable_rate=0.02,
+            throttle_rate=throttle, server_error_rate=0.03, unavailable_rate=0.02,
             drop_connection_rate=0.02, slow_response_rate=0.02,
             slow_response_ms=settings.slow_response_ms,
             entry_retryable_error_rate=0.10 if entry else 0.0,
             entry_fatal_error_rate=0.01 if entry else 0.0,
             seed=settings.seed * 10 + index)
     return configs
+
+
+def quota_configs(settings: RunSettings) -> Dict[str, Any]:
+    """Each service's request bucket in ``"quota"`` mode (no other bucket: the
+    per-entry faults come from :func:`fault_configs`); none in ``"random"`` mode."""
+    if settings.throttling != "quota":
+        return {}
+    return {service: {"requests_per_second": settings.quota_rps, "items_per_second": None,
+                      "resource_items_per_second": None}
+            for service in SERVICES}
 
 
 def writer_kwargs(endpoint_url: str, settings: RunSettings) -> Dict[str, Any]:
@@ -317,11 +345,12 @@ def writer_kwargs(endpoint_url: str, settings: RunSettings) -> Dict[str, Any]:
                             connect_timeout=2.0, read_timeout=settings.read_timeout),
         retry=RetryConfig(max_attempts=settings.max_attempts, initial_backoff_seconds=0.01,
                           max_backoff_seconds=0.1, max_retry_seconds=60.0),
-        # Implementation note: fixed concurrency. The faults throttle a fifth of
-        # the requests at random, whatever the rate; adaptive concurrency takes
-        # that for a quota and slows down tenfold, which proves nothing more
-        # here (tests/unit/test_sendloop.py and the quota benchmark cover it).
-        max_buffering_seconds=0.5, max_in_flight=4, adaptive_concurrency=False)
+        # Implementation note: the default adaptive writer against a quota;
+        # fixed concurrency against coin-flip throttling, which refuses a fifth
+        # of the requests whatever the rate: adaptive concurrency reads it as a
+        # quota and slows down to its floor, which would prove nothing more.
+        max_buffering_seconds=0.5, max_in_flight=4,
+        adaptive_concurrency=settings.throttling == "quota")
 
 
 def run_pipeline(endpoint_url: str, settings: RunSettings
@@ -476,7 +505,8 @@ def check(expected: Mapping[str, Set[int]], outputs: List[Tuple[str, Any]],
 def run_and_check(settings: RunSettings,
                   emulator_factory: Callable[..., Emulator] = Emulator) -> Ledger:
     """Starts a faulty emulator, runs the pipeline, and checks the ledger."""
-    with emulator_factory(faults=fault_configs(settings)) as emulator:
+    with emulator_factory(faults=fault_configs(settings),
+                          quotas=quota_configs(settings)) as emulator:
         outputs, metrics = run_pipeline(emulator.endpoint_url, settings)
         snapshot, log = emulator.snapshot(), emulator.requests()
     expected = {s: {n for n in range(settings.records) if SERVICES[n % len(SERVICES)] == s}

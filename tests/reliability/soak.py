@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--records", type=int, default=100_000, help="Records in all.")
     parser.add_argument("--ticks", type=int, default=100, help="Impulses of the source.")
     parser.add_argument("--seed", type=int, default=8, help="Seed of the injected faults.")
+    parser.add_argument("--throttling", choices=("random", "quota"), default="random",
+                        help="Throttling: a fifth of the requests at random, written with "
+                             "fixed concurrency (default); or a request quota per service, "
+                             "written with the default adaptive writer.")
+    parser.add_argument("--quota-rps", type=float, default=harness.RunSettings.quota_rps,
+                        help="Requests per second of each service's quota (--throttling quota).")
     parser.add_argument("--output", default=os.path.join(_ROOT, "RELIABILITY.md"),
                         help="The report to rewrite.")
     return parser
@@ -46,6 +52,19 @@ def _row(cells) -> str:
 
 def _count(n: int) -> str:
     return "{:,}".format(n)
+
+
+def _throttling(settings: harness.RunSettings) -> str:
+    if settings.throttling == "quota":
+        return ("throttling by a request quota of %g/s per service (429 while the writers "
+                "send faster)" % settings.quota_rps)
+    return "throttling 20% at random"
+
+
+def _sending(settings: harness.RunSettings) -> str:
+    if settings.throttling == "quota":
+        return "adaptive concurrency (the default; botocore's own retries taken over)"
+    return "fixed concurrency, botocore standard mode with 3 attempts"
 
 
 def report(ledger: harness.Ledger, settings: harness.RunSettings, seconds: float,
@@ -65,13 +84,14 @@ def report(ledger: harness.Ledger, settings: harness.RunSettings, seconds: float
         "## Setup", "",
         "All five writers in one streaming pipeline (`PeriodicImpulse`, an unbounded source, "
         "on the DirectRunner's portable engine, fixed 2 s windows), real boto3 over HTTP to "
-        "the local emulator. Injected per request: throttling 20%%, 5xx 5%% (500 3%%, 503 2%%), "
+        "the local emulator. Injected per request: %s, 5xx 5%% (500 3%%, 503 2%%), "
         "dropped connections 2%%, answers %.1f s late (past the client's %.1f s read "
         "timeout, after the request was processed) 2%%; per entry: retryable errors 10%%, "
         "non-retryable ones 1%% (DataZone answers whole requests only). Writers: "
         "`RetryConfig(max_attempts=%d, initial_backoff_seconds=0.01, "
-        "max_backoff_seconds=0.1)`, botocore standard mode with 3 attempts." % (
-            settings.slow_response_ms / 1000.0, settings.read_timeout, settings.max_attempts),
+        "max_backoff_seconds=0.1)`, %s." % (
+            _throttling(settings), settings.slow_response_ms / 1000.0, settings.read_timeout,
+            settings.max_attempts, _sending(settings)),
         "",
         "The check reads back everything the emulator stored and its request log, and "
         "accounts for each input record by its number: in exactly one output; a receipt's "
@@ -138,7 +158,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)
     settings = harness.RunSettings(records=args.records, ticks=args.ticks, fire_interval=0.1,
-                                   seed=args.seed)
+                                   seed=args.seed, throttling=args.throttling,
+                                   quota_rps=args.quota_rps)
     started = time.monotonic()
     ledger = harness.run_and_check(settings)
     seconds = time.monotonic() - started

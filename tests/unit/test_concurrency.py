@@ -1,6 +1,9 @@
 """Adaptive concurrency and rate caps: AIMD against throttling, caps that hold; fake clocks."""
 
+import heapq
+import itertools
 import math
+import random
 
 import pytest
 
@@ -79,8 +82,57 @@ def test_a_burst_of_throttled_answers_of_one_round_decreases_once():
         adaptive.completed(ticket, 0.05, throttled=True)
     assert adaptive.decreases == 1
     assert adaptive.throttled_requests == 8
-    # 0.9 × the rate sent at (28 starts in 0.19 s), capped at the accepted rate / 0.75.
-    assert adaptive.rate == pytest.approx(0.9 * min(28 / 0.19, 20 / 0.19 / 0.75))
+    # 0.9 × the rate accepted (20 in 0.19 s), not the rate sent at (28 starts).
+    assert adaptive.rate == pytest.approx(0.9 * 20 / 0.19)
+
+
+def test_the_cut_goes_to_the_rate_accepted_not_the_rate_sent():
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(8, clock=clock)
+    held = []
+    for k in range(40):  # 40 starts in 2 s; every other one answered (accepted) at once
+        clock.now = 0.025 + 0.05 * k
+        ticket = adaptive.ticket()
+        if k % 2:
+            held.append(ticket)
+        else:
+            adaptive.completed(ticket, 0.05, throttled=False)
+    clock.now = 2.0
+    adaptive.completed(held[0], 0.05, throttled=True)
+    # Busy from the second start (0.075 s: the first went and came back at
+    # once): sent 40, accepted 20 in 1.925 s. The cut is to 0.9 × the accepted rate.
+    assert adaptive.decreases == 1
+    assert adaptive.rate == pytest.approx(0.9 * 20 / 1.925)
+
+
+def test_a_slow_writer_measures_its_rate_over_its_last_requests_not_only_the_window():
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(4, clock=clock)
+    for k in range(1, 31):  # one request every 0.5 s: 4 in a 2 s window
+        clock.now = 0.5 * k
+        adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
+        adaptive.next_start()  # the next request is waiting: the writer stays busy
+    clock.now = 15.5
+    adaptive.completed(adaptive.ticket(), 0.05, throttled=True)
+    # Measured over the last 20 starts (9.5 s back), of which 19 were accepted
+    # within that span: 2 / s, not a noisy count of a 2 s window.
+    assert adaptive.rate == pytest.approx(0.9 * 19 / 9.5)
+
+
+def test_time_waiting_for_input_does_not_count_as_sending_time():
+    # Bursts of 10 requests, 10 ms apart, every 2 s; nothing waits in between.
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(4, clock=clock)
+    for burst in range(3):
+        for k in range(10):
+            clock.now = 2.0 * burst + 0.01 * k
+            adaptive.completed(adaptive.ticket(), 0.01, throttled=False)
+    clock.now = 4.1
+    adaptive.completed(adaptive.ticket(), 0.01, throttled=True)
+    # The last 20 starts (from 2.01 s): 19 accepted in 0.19 s of sending, 100 / s;
+    # over the wall clock they would read 9 / s. (The first cut is also capped
+    # by 4 in flight / 10 ms = 400 / s.)
+    assert adaptive.rate == pytest.approx(0.9 * 19 / 0.19)
 
 
 def test_the_rate_never_drops_below_one_request_per_window():
@@ -119,3 +171,96 @@ def test_request_caps_take_the_later_of_both_limits():
     starts = [caps.reserve(10) for _ in range(5)]
     assert starts == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.5])
     assert not RequestRateCaps(None, None)
+
+
+def _share_one_bucket(writers, quota, seconds, warm, seed, latency=0.05, stagger=1.5):
+    """``writers`` adaptive limiters, started ``stagger`` s apart, sending as fast
+    as they allow into one token bucket of ``quota``/s (burst: one second's worth).
+    Each request meets the bucket after a random part of its latency. Returns the
+    requests each writer had accepted after ``warm`` seconds, and refused in all."""
+    rnd = random.Random(seed)
+    clock = FakeClock()
+    limiters = [None] * writers
+    flying = [0] * writers
+    polls = [0.0] * writers
+    events = []
+    order = itertools.count()
+    for index in range(writers):
+        heapq.heappush(events, (index * stagger, next(order), "poll", index, 0, 0.0, False))
+    tokens, stamp = quota, 0.0
+    accepted = [0] * writers
+    refused = [0] * writers
+    while events:
+        now, _, kind, index, ticket, start, ok = heapq.heappop(events)
+        if now > seconds:
+            break
+        clock.now = now
+        if limiters[index] is None:
+            limiters[index] = AdaptiveConcurrency(8, clock=clock)
+        limiter = limiters[index]
+        if kind == "arrive":
+            tokens, stamp = min(quota, tokens + (now - stamp) * quota), now
+            ok = tokens >= 1.0
+            tokens -= 1.0 if ok else 0.0
+            if ok and now >= warm:
+                accepted[index] += 1
+            refused[index] += not ok
+            done = start + latency * (0.7 + 0.6 * rnd.random())
+            heapq.heappush(events, (max(done, now), next(order), "done", index, ticket, start, ok))
+            continue
+        if kind == "done":
+            flying[index] -= 1
+            limiter.completed(ticket, now - start, throttled=not ok)
+        while flying[index] < limiter.limit:
+            due = limiter.next_start()
+            if due > now:
+                if polls[index] <= now or due < polls[index]:
+                    polls[index] = due
+                    heapq.heappush(events, (due, next(order), "poll", index, 0, 0.0, False))
+                break
+            ticket = limiter.ticket()
+            flying[index] += 1
+            arrival = now + 0.5 * latency * rnd.random()
+            heapq.heappush(events, (arrival, next(order), "arrive", index, ticket, now, False))
+    return accepted, refused
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_four_writers_sharing_one_quota_take_it_with_few_refusals_and_none_starves(seed):
+    # Four writers against a quota of 20 requests/s, started 1.5 s apart; each
+    # limiter knows only its own answers. Cutting to the rate each was accepted
+    # at brings their sum under the quota in one round; cutting to the rate each
+    # sent at left it over until every writer had been refused (15 % refused here).
+    quota, seconds, warm = 20.0, 150.0, 30.0
+    accepted, refused = _share_one_bucket(4, quota, seconds, warm, seed)
+    assert sum(accepted) / (seconds - warm) >= 0.9 * quota
+    # Refused over the whole run, start-up included.
+    sent = sum(accepted) + sum(refused)
+    assert sum(refused) / sent <= 0.10
+    # Shares are not driven to equal (see AdaptiveConcurrency), but none starves.
+    jain = sum(accepted) ** 2 / (4 * sum(n * n for n in accepted))
+    assert min(accepted) >= 0.4 * max(accepted) and jain >= 0.9
+
+
+def test_a_heavy_cut_takes_the_share_accepted_since_the_last_cut():
+    # The first answers came from a service's full burst: the window's accepted
+    # rate is far above what it refills. The ten answers after the first cut,
+    # one accepted, say what share of the new rate it takes.
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(8, clock=clock)
+    for k in range(40):  # 40 accepted in 0.2 s: 200/s, over 8 in flight / 50 ms
+        clock.now = 0.005 * (k + 1)
+        adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
+    adaptive.completed(adaptive.ticket(), 0.05, throttled=True)
+    assert adaptive.decreases == 1
+    after_first = adaptive.rate
+    assert after_first == pytest.approx(0.9 * 8 / 0.05)
+    tickets = [adaptive.ticket() for _ in range(10)]
+    clock.now = 0.25
+    for index, ticket in enumerate(tickets):
+        adaptive.completed(ticket, 0.05, throttled=index != 0)
+    # Heavy throttling within half a window cuts again, to 0.9 × the rate
+    # × (1 + 1 accepted) / (10 answered + 1), not to the window's 41 / 0.25 s.
+    assert adaptive.decreases == 2
+    grown = after_first + 0.05  # the one success: 5 % of the rate per second, at that rate
+    assert adaptive.rate == pytest.approx(0.9 * grown * 2 / 11)

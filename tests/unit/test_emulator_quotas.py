@@ -95,10 +95,11 @@ def test_a_mapping_turns_on_documented_defaults_and_overrides_fields():
 
 @pytest.mark.parametrize("document, message", [
     ({"nosuch": {}}, "unknown service"),
-    ({"iotsitewise": {"requests_per_sec": 1}}, "unknown quota field"),
+    ({"iotsitewise": {"requests_per_sec": 1}}, "unknown quota config field"),
     ({"iotsitewise": {"requests_per_second": 0}}, "requests_per_second"),
     ({"iotsitewise": {"request_burst": float("inf")}}, "request_burst"),
     ([], "must map service names"),
+    ({"iotsitewise": 5}, "a quota config must be a mapping"),
 ])
 def test_bad_quota_configs_are_refused_with_the_field(document, message):
     with pytest.raises(ValueError, match=message):
