@@ -86,8 +86,8 @@ NEEDS = {"prism": ("prism",),
          # record but do not reach DONE here (docs/RUNNERS.md), so CI opts out of them.
          "flink-stream": ("flink-job-server", "flink-dist"),
          # Submission paths to the standalone cluster: a staging folder the TaskManager
-         # does not see, a shared one, and the uber jar (which needs one job server jar).
-         # (the SDK container's boot entry point is what reads the staged artifacts).
+         # does not see, a shared one, and the uber jar (which needs one job server jar);
+         # the SDK container's entry point (boot) is what fetches the staged artifacts.
          "flink-submission": ("flink-job-server", "flink-job-server-jar", "flink-dist",
                               "python-boot"),
          "spark": ("spark-job-server",)}
@@ -319,11 +319,19 @@ def fetch_flink_job_server_jar() -> Outcome:
     return outcome
 
 
+def _status_entry(name: str) -> Dict[str, object]:
+    with open(STATUS_FILE) as handle:
+        return json.load(handle)["engines"][name]
+
+
 def job_server_command(name: str) -> List[str]:
     """The ``java`` command line (without the driver's flags) of a fetched job server."""
-    with open(STATUS_FILE) as handle:
-        entry = json.load(handle)["engines"][name]
-    return ["java"] + entry["command"]
+    return ["java"] + _status_entry(name)["command"]
+
+
+def fetched_path(name: str) -> str:
+    """Where ``make engines`` put the engine ``name`` (its status entry's path)."""
+    return _status_entry(name)["path"]
 
 
 def fetch_flink_dist() -> Outcome:

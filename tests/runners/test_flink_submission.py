@@ -49,7 +49,9 @@ from tests.runners import engines, flink_cluster, java_job_server, ledger_run
 from tests.runners.conftest import require
 
 RECORDS = 200
-RUN_SECONDS = 240.0
+# Generous: each submission through the classpath job server uploads its ~190 MB of jars
+# to the JobManager first, which took up to two minutes on the shared machine.
+RUN_SECONDS = 420.0
 # How long (from submission) the workers get to try the staged file they cannot see.
 MISSING_SECONDS = 240.0
 STAGED_NAME = "writer-settings.json"
@@ -132,6 +134,15 @@ def submission_cluster(tmp_path_factory) -> Iterator[Cluster]:
         with flink_cluster.cluster(os.path.join(folder, "cluster"), slots=2) as ports, \
                 boot_worker_pool(folder, pool) as semi_persist:
             yield Cluster(ports["rest_port"], pool, folder, semi_persist)
+
+
+@pytest.fixture(autouse=True)
+def no_job_left(submission_cluster) -> Iterator[None]:
+    """After each test, cancels what it left running on the shared cluster (a job the
+    bound gave up on keeps its slots: cancelling through the job server does not end
+    it), so one test's failure does not starve the next of slots."""
+    yield
+    cancel_flink_jobs(submission_cluster.rest_port)
 
 
 @pytest.fixture
@@ -268,5 +279,5 @@ def test_the_uber_jar_carries_the_artifacts_to_the_workers(
     _run_clean(["--runner=FlinkRunner",
                 "--flink_master=http://127.0.0.1:%d" % submission_cluster.rest_port,
                 "--flink_version=%s" % engines.FLINK_MINOR, "--flink_submit_uber_jar",
-                "--flink_job_server_jar=%s" % engines.flink_job_server_jar_path()],
+                "--flink_job_server_jar=%s" % engines.fetched_path("flink-job-server-jar")],
                submission_cluster, staged_file, emulator, str(tmp_path / "out"))
