@@ -42,22 +42,41 @@ FLINK_MINOR = "1.19"
 FLINK_DIST_VERSION = "1.19.3"
 ASSEMBLED_BEAM_JAVA = "2.62.0"
 PRISM_MODULE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
+PYTHON_BOOT_MODULE = "github.com/apache/beam/sdks/v2/python/container"
 FLINK_JOB_SERVER = "org.apache.beam:beam-runners-flink-%s-job-server:%s" % (FLINK_MINOR,
                                                                           BEAM_VERSION)
 FLINK_RUNNER = "org.apache.beam:beam-runners-flink-%s:%s" % (FLINK_MINOR, ASSEMBLED_BEAM_JAVA)
 FLINK_DRIVER = "org.apache.beam.runners.flink.FlinkJobServerDriver"
-JOB_SERVER_POM = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                              "flink-job-server.pom.xml")
+HERE = os.path.dirname(os.path.abspath(__file__))
+JOB_SERVER_POM = os.path.join(HERE, "flink-job-server.pom.xml")
 # Flink 1.19 on Java 17 reflects into these packages (the shaded jar's manifest opens
 # them itself).
 JAVA_OPENS = ["--add-opens=java.base/%s=ALL-UNNAMED" % package for package in (
     "java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.math",
     "java.text", "java.time", "java.util", "java.util.concurrent",
     "java.util.concurrent.atomic", "sun.nio.ch")]
+# Spark: Beam's shaded Spark 3 job server jar at the installed Beam version first; else
+# the Spark 3 runner of the same Beam Java release as the Flink one (2.70.0's runner is
+# served, but its beam-runners-java-job-service is not; 2.71 to 2.75 serve no Spark
+# runner), with Spark's own jars, which the runner's POM declares `provided`. Beam Java
+# 2.62 builds against Spark 3.2; Spark 3.5 is what Maven Central serves here, and the
+# test is what shows the two work together.
+SPARK_VERSION = "3.5.7"
 SPARK_JOB_SERVER = "org.apache.beam:beam-runners-spark-3-job-server:%s" % BEAM_VERSION
+SPARK_RUNNER = "org.apache.beam:beam-runners-spark-3:%s" % ASSEMBLED_BEAM_JAVA
+SPARK_DRIVER = "org.apache.beam.runners.spark.SparkJobServerDriver"
+SPARK_JOB_SERVER_POM = os.path.join(HERE, "spark-job-server.pom.xml")
+# Spark 3.5 on Java 17: the packages its launcher opens (JavaModuleOptions).
+SPARK_OPENS = ["--add-opens=java.base/%s=ALL-UNNAMED" % package for package in (
+    "java.lang", "java.lang.invoke", "java.lang.reflect", "java.io", "java.net", "java.nio",
+    "java.util", "java.util.concurrent", "java.util.concurrent.atomic", "sun.nio.ch",
+    "sun.nio.cs", "sun.security.action", "sun.util.calendar")] + [
+    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
+    "-Djdk.reflect.useDirectMethodHandle=false"]
 FLINK_DIST = "apache-flink-libraries==%s" % FLINK_DIST_VERSION
 
-ENGINE_NAMES = ("prism", "flink-job-server", "flink-dist", "spark-job-server")
+ENGINE_NAMES = ("prism", "python-boot", "flink-job-server", "flink-job-server-jar",
+                "flink-dist", "spark-job-server")
 # What each test engine needs (the names BEAM_BATCHPUT_SKIP_ENGINES accepts).
 NEEDS = {"prism": ("prism",),
          "flink-cluster": ("flink-dist",),
@@ -66,6 +85,11 @@ NEEDS = {"prism": ("prism",),
          # The unbounded pipelines on Flink (embedded and standalone): they write every
          # record but do not reach DONE here (docs/RUNNERS.md), so CI opts out of them.
          "flink-stream": ("flink-job-server", "flink-dist"),
+         # Submission paths to the standalone cluster: a staging folder the TaskManager
+         # does not see, a shared one, and the uber jar (which needs one job server jar);
+         # the SDK container's entry point (boot) is what fetches the staged artifacts.
+         "flink-submission": ("flink-job-server", "flink-job-server-jar", "flink-dist",
+                              "python-boot"),
          "spark": ("spark-job-server",)}
 
 if FLINK_MINOR not in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS:
@@ -113,16 +137,17 @@ def _run(command: List[str], env: Optional[Dict[str, str]] = None, timeout: floa
                           env=env, timeout=timeout, check=False)
 
 
-def fetch_prism() -> Outcome:
-    """``go install`` of Beam's Prism at the installed Beam version, with every Go folder
-    (module cache, build cache) under ``.engines/go``."""
-    outcome = Outcome("%s@v%s" % (PRISM_MODULE, BEAM_VERSION), path=prism_path())
+def _go_install(module: str, path: str) -> Outcome:
+    """``go install module@v<Beam>`` into ``path``'s folder, with every Go folder (module
+    cache, build cache) under ``.engines/go``."""
+    outcome = Outcome("%s@v%s" % (module, BEAM_VERSION), path=path)
     if os.path.isfile(outcome.path):
         outcome.cached = True
         return outcome
     go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
     if go is None:
-        outcome.error = "no `go` on PATH or in /usr/local/go/bin: Prism is built from its Go module"
+        outcome.error = "no `go` on PATH or in /usr/local/go/bin: %s is built from its Go module" % (
+            module.rsplit("/", 1)[-1])
         outcome.path = None
         return outcome
     folder = os.path.join(ENGINES, "go")
@@ -134,6 +159,23 @@ def fetch_prism() -> Outcome:
         outcome.error = "go install exited %s:\n%s" % (done.returncode, _tail(done.stdout))
         outcome.path = None
     return outcome
+
+
+def fetch_prism() -> Outcome:
+    """Beam's Prism at the installed Beam version (:func:`_go_install`)."""
+    return _go_install(PRISM_MODULE, prism_path())
+
+
+def python_boot_path() -> str:
+    return os.path.join(ENGINES, "python-boot", "v" + BEAM_VERSION, "container")
+
+
+def fetch_python_boot() -> Outcome:
+    """The Python SDK container's entry point (``/opt/apache/beam/boot`` in Beam's SDK
+    image) at the installed Beam version (:func:`_go_install`): what a worker pool started
+    with ``--worker_pool`` runs for each worker. Unlike a bare ``worker_pool_main``, it
+    fetches the job's staged artifacts from the TaskManager before starting the worker."""
+    return _go_install(PYTHON_BOOT_MODULE, python_boot_path())
 
 
 def fetch_jar(coordinate: str) -> Outcome:
@@ -152,54 +194,144 @@ def fetch_jar(coordinate: str) -> Outcome:
                  "dependency:copy", "-Dartifact=%s" % coordinate,
                  "-DoutputDirectory=%s" % os.path.dirname(outcome.path)])
     if done.returncode != 0 or not os.path.isfile(outcome.path):
-        answer = [line for line in _ANSI.sub("", done.stdout).splitlines()
-                  if line.startswith("[ERROR]")][:1]
-        outcome.error = "mvn dependency:copy exited %s: %s" % (
-            done.returncode, answer[0] if answer else _tail(done.stdout))
+        outcome.error = _mvn_failure("mvn dependency:copy", done)
         outcome.path = None
     return outcome
 
 
-def classpath_path() -> str:
-    return os.path.join(ENGINES, "flink-job-server-%s.classpath" % ASSEMBLED_BEAM_JAVA)
+def classpath_path(name: str = "flink-job-server") -> str:
+    return os.path.join(ENGINES, "%s-%s.classpath" % (name, ASSEMBLED_BEAM_JAVA))
 
 
-def fetch_flink_job_server() -> Outcome:
-    """Beam's shaded Flink job server jar at the installed Beam version if Maven Central
-    serves it; otherwise ``FLINK_RUNNER`` and its dependencies, resolved with Maven into
-    ``.engines/m2`` and started from the classpath ``dependency:build-classpath`` writes."""
-    shaded = fetch_jar(FLINK_JOB_SERVER)
-    if not shaded.error:
-        shaded.command = ["-jar", shaded.path]
-        shaded.note = "the job server jar at the installed Beam version"
-        return shaded
-    outcome = Outcome(FLINK_RUNNER, path=classpath_path())
-    outcome.note = ("assembled from %s and its dependencies, because %s: %s"
-                    % (FLINK_RUNNER, FLINK_JOB_SERVER, shaded.error))
-    if not os.path.isfile(outcome.path):
-        _, artifact, version = FLINK_RUNNER.split(":")
-        done = _run(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", JOB_SERVER_POM,
-                     "-Dmaven.repo.local=%s" % os.path.join(ENGINES, "m2"),
-                     "-Dbeam.version=%s" % version, "-Dflink.minor=%s" % FLINK_MINOR,
-                     "dependency:build-classpath", "-Dmdep.outputFile=%s" % outcome.path])
+def stale_entries(classpath: str) -> List[str]:
+    """The entries of a classpath that do not exist (a cached file written before the
+    engines folder or its Maven repository moved)."""
+    return [entry for entry in classpath.split(os.pathsep) if not os.path.exists(entry)]
+
+
+def _mvn_failure(what: str, done: subprocess.CompletedProcess) -> str:
+    """``what`` exited N, and Maven's first ``[ERROR]`` line (its answer), else its tail."""
+    text = _ANSI.sub("", done.stdout)
+    answer = [line for line in text.splitlines() if line.startswith("[ERROR]")][:1]
+    return "%s exited %s: %s" % (what, done.returncode, answer[0] if answer else _tail(text, 4))
+
+
+def _maven(pom: str, properties: Dict[str, str], goals: List[str]) -> List[str]:
+    return (["mvn", "-B", "-q", "-Dstyle.color=never", "-f", pom,
+             "-Dmaven.repo.local=%s" % os.path.join(ENGINES, "m2")]
+            + ["-D%s=%s" % item for item in sorted(properties.items())] + goals)
+
+
+def assemble_job_server(name: str, shaded: str, runner: str, pom: str, driver: str,
+                        java_flags: List[str], properties: Dict[str, str]) -> Outcome:
+    """Beam's shaded job server jar ``shaded`` if Maven Central serves it; otherwise
+    ``runner`` and its dependencies (``pom``), resolved with Maven into ``.engines/m2`` and
+    started as ``driver`` from the classpath ``dependency:build-classpath`` writes. A
+    cached classpath is used only if every entry in it exists; otherwise it is rebuilt."""
+    jar = fetch_jar(shaded)
+    if not jar.error:
+        jar.command = ["-jar", jar.path]
+        jar.note = "the job server jar at the installed Beam version"
+        return jar
+    outcome = Outcome(runner, path=classpath_path(name))
+    outcome.note = "assembled from %s and its dependencies, because %s: %s" % (
+        runner, shaded, jar.error)
+    classpath = None
+    if os.path.isfile(outcome.path):
+        with open(outcome.path) as handle:
+            classpath = handle.read().strip()
+        stale = stale_entries(classpath)
+        if stale:
+            outcome.note += "; the cached classpath named %d missing files (first: %s), rebuilt" % (
+                len(stale), stale[0])
+            classpath = None
+    if classpath is None:
+        done = _run(_maven(pom, properties, ["dependency:build-classpath",
+                                             "-Dmdep.outputFile=%s" % outcome.path]))
         if done.returncode != 0 or not os.path.isfile(outcome.path):
-            outcome.error = "mvn dependency:build-classpath exited %s: %s" % (
-                done.returncode, _tail(_ANSI.sub("", done.stdout), 4))
+            outcome.error = _mvn_failure("mvn dependency:build-classpath", done)
+            outcome.path = None
+            return outcome
+        with open(outcome.path) as handle:
+            classpath = handle.read().strip()
+        stale = stale_entries(classpath)
+        if stale:
+            outcome.error = "mvn dependency:build-classpath wrote %d missing files (first: %s)" % (
+                len(stale), stale[0])
             outcome.path = None
             return outcome
     else:
         outcome.cached = True
-    with open(outcome.path) as handle:
-        classpath = handle.read().strip()
-    outcome.command = JAVA_OPENS + ["-cp", classpath, FLINK_DRIVER]
+    outcome.command = java_flags + ["-cp", classpath, driver]
     return outcome
+
+
+def fetch_flink_job_server() -> Outcome:
+    """The Flink job server: :func:`assemble_job_server` of ``FLINK_RUNNER``."""
+    return assemble_job_server(
+        "flink-job-server", FLINK_JOB_SERVER, FLINK_RUNNER, JOB_SERVER_POM, FLINK_DRIVER,
+        JAVA_OPENS, {"beam.version": ASSEMBLED_BEAM_JAVA, "flink.minor": FLINK_MINOR})
+
+
+def fetch_spark_job_server() -> Outcome:
+    """The Spark job server: :func:`assemble_job_server` of ``SPARK_RUNNER`` with Spark
+    ``SPARK_VERSION``."""
+    return assemble_job_server(
+        "spark-job-server", SPARK_JOB_SERVER, SPARK_RUNNER, SPARK_JOB_SERVER_POM, SPARK_DRIVER,
+        SPARK_OPENS, {"beam.version": ASSEMBLED_BEAM_JAVA, "spark.version": SPARK_VERSION})
+
+
+def flink_job_server_jar_path() -> str:
+    return os.path.join(ENGINES, "jars", "flink-job-server-%s-shaded.jar" % ASSEMBLED_BEAM_JAVA)
+
+
+def fetch_flink_job_server_jar() -> Outcome:
+    """One Flink job server jar, which Python's FlinkRunner needs for
+    ``--flink_submit_uber_jar`` (it adds the pipeline and its artifacts to a copy and
+    uploads that to the JobManager): Beam's shaded jar if served, else the assembled
+    classpath shaded into one jar by maven-shade-plugin (``JOB_SERVER_POM``'s
+    ``job-server-jar`` profile; META-INF/services merged)."""
+    jar = fetch_jar(FLINK_JOB_SERVER)
+    if not jar.error:
+        jar.note = "the job server jar at the installed Beam version"
+        return jar
+    outcome = Outcome("%s, shaded" % FLINK_RUNNER, path=flink_job_server_jar_path())
+    outcome.note = "shaded from the assembled classpath, because %s: %s" % (
+        FLINK_JOB_SERVER, jar.error)
+    if os.path.isfile(outcome.path):
+        outcome.cached = True
+        return outcome
+    build = tempfile.mkdtemp(dir=ENGINES, prefix="shade-")
+    try:
+        name = os.path.basename(outcome.path)[:-len(".jar")]
+        done = _run(_maven(JOB_SERVER_POM, {
+            "beam.version": ASSEMBLED_BEAM_JAVA, "flink.minor": FLINK_MINOR,
+            "engines.build": build, "job.server.jar": name}, ["-Pjob-server-jar", "package"]))
+        built = os.path.join(build, name + ".jar")
+        if done.returncode != 0 or not os.path.isfile(built):
+            outcome.error = _mvn_failure("mvn -Pjob-server-jar package", done)
+            outcome.path = None
+            return outcome
+        os.makedirs(os.path.dirname(outcome.path), exist_ok=True)
+        os.replace(built, outcome.path)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return outcome
+
+
+def _status_entry(name: str) -> Dict[str, object]:
+    with open(STATUS_FILE) as handle:
+        return json.load(handle)["engines"][name]
 
 
 def job_server_command(name: str) -> List[str]:
     """The ``java`` command line (without the driver's flags) of a fetched job server."""
-    with open(STATUS_FILE) as handle:
-        entry = json.load(handle)["engines"][name]
-    return ["java"] + entry["command"]
+    return ["java"] + _status_entry(name)["command"]
+
+
+def fetched_path(name: str) -> str:
+    """Where ``make engines`` put the engine ``name`` (its status entry's path)."""
+    return _status_entry(name)["path"]
 
 
 def fetch_flink_dist() -> Outcome:
@@ -244,9 +376,11 @@ def fetch_all() -> Dict[str, Outcome]:
     """Fetches every engine (each independently), writes and returns the status."""
     os.makedirs(ENGINES, exist_ok=True)
     steps = {"prism": fetch_prism,
+             "python-boot": fetch_python_boot,
              "flink-job-server": fetch_flink_job_server,
+             "flink-job-server-jar": fetch_flink_job_server_jar,
              "flink-dist": fetch_flink_dist,
-             "spark-job-server": lambda: fetch_jar(SPARK_JOB_SERVER)}
+             "spark-job-server": fetch_spark_job_server}
     outcomes = {}
     for name, step in steps.items():
         started = time.monotonic()
@@ -290,6 +424,13 @@ def missing(engine: str) -> Optional[str]:
         if entry.get("error") or not entry.get("path") or not os.path.exists(entry["path"]):
             reasons.append("%s (%s): %s" % (name, entry.get("artifact"),
                                             entry.get("error") or "not fetched"))
+            continue
+        command = entry.get("command") or []
+        stale = stale_entries(command[command.index("-cp") + 1]) if "-cp" in command else []
+        if stale:
+            reasons.append("%s (%s): its classpath names %d missing files (first: %s): "
+                           "run `make engines`" % (name, entry.get("artifact"), len(stale),
+                                                   stale[0]))
     return "; ".join(reasons) or None
 
 
