@@ -32,21 +32,25 @@ from typing import Dict, List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "out", "mutation")
-# The order modules run in: the record's path first.
-MODULES = [
+# The order modules run in: the record's path first, then every other module
+# the configuration mutates (found on disk, so a new module is never left out).
+FIRST = [
     "beam_batchput.core.batching", "beam_batchput.core.packing", "beam_batchput.core.sending",
-    "beam_batchput.core.sender", "beam_batchput.core.verdict", "beam_batchput.core.prepare",
-    "beam_batchput.core.errors", "beam_batchput.core._runner_support",
-    "beam_batchput.core.backoff", "beam_batchput.core.write", "beam_batchput.core.service",
-    "beam_batchput.core.config", "beam_batchput.core.records", "beam_batchput.core.clock",
-    "beam_batchput.core.metrics",
-    "beam_batchput.services.sitewise", "beam_batchput.services.twinmaker",
-    "beam_batchput.services.iotevents", "beam_batchput.services.datazone",
-    "beam_batchput.services.connect", "beam_batchput.services.kinesis",
-    "beam_batchput.services._fields",
-    "beam_batchput.services._identity",
-    "beam_batchput.emulator.models",
+    "beam_batchput.core.sendloop", "beam_batchput.core.sender", "beam_batchput.core.verdict",
+    "beam_batchput.core.prepare", "beam_batchput.core.errors", "beam_batchput.core.write",
+    "beam_batchput.services.kinesis",
 ]
+_SKIPPED = {"__init__", "transforms", "coders"}  # setup.cfg's do_not_mutate, and empty files
+
+
+def _on_disk(package: str) -> List[str]:
+    folder = os.path.join(ROOT, *package.split("."))
+    return sorted("%s.%s" % (package, name[:-3]) for name in os.listdir(folder)
+                  if name.endswith(".py") and name[:-3] not in _SKIPPED)
+
+
+MODULES = FIRST + [m for m in _on_disk("beam_batchput.core") + _on_disk("beam_batchput.services")
+                   if m not in FIRST] + ["beam_batchput.emulator.models"]
 PACKAGES = ["beam_batchput.core", "beam_batchput.services", "beam_batchput.emulator"]
 # mutmut's verdicts: a mutant is killed when a test failed or it hung.
 KILLED = {"killed", "timeout", "segfault"}
