@@ -8,13 +8,22 @@ that runs out of time still leaves finished modules scored. Writes
 
 Usage:
     python tools/mutate.py [--budget SECONDS] [--max-children N] [--sample N]
-                           [--which unchecked|survivors|all] [--fresh] [MODULE ...]
+                           [--which unchecked|survivors|all] [--tests PREFIXES]
+                           [--fresh] [MODULE ...]
 
 ``MODULE`` is a dotted module (``beam_batchput.core.batching``); none means
 every module the configuration mutates. mutmut keeps results in ``mutants/``:
 a second run goes on with the mutants that have no verdict yet; after the
 tests change, ``--which survivors`` runs the survivors again, ``--which all``
 everything, and ``--fresh`` forgets every result first.
+
+Each mutant runs the tests of the configured selection that reach the mutated
+function. ``--tests tests/unit`` narrows that to the tests under the given node
+id prefixes (comma-separated, run in that order: ``tests/unit,tests/contract``
+runs the unit tests first, so a mutant they kill stops there): the pipeline
+tests of ``tests/contract`` take about 90 s a mutant on the send path, the unit
+tests a few seconds. A mutant none of the kept tests reach is "no tests", not
+killed, and runs again on the next run.
 """
 
 from __future__ import annotations
@@ -58,10 +67,17 @@ TESTED = KILLED | {"survived", "suspicious"}
 _NAME = re.compile(r"^\s*(?P<name>\S+): (?P<status>.+)$")
 
 
-def _mutmut(*args: str, timeout: float) -> subprocess.CompletedProcess:
+#: What tests/conftest.py reads to narrow and order the tests (``--tests``).
+TESTS_VARIABLE = "BEAM_BATCHPUT_MUTATE_TESTS"
+
+
+def _mutmut(*args: str, timeout: float, tests: str = "") -> subprocess.CompletedProcess:
     """Runs mutmut in a process group of its own; past ``timeout`` the whole group ends."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # mutmut puts its mutated copy first on the path
+    env.pop(TESTS_VARIABLE, None)
+    if tests:
+        env[TESTS_VARIABLE] = tests
     process = subprocess.Popen([sys.executable, "-m", "mutmut", *args], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
@@ -108,7 +124,7 @@ def _names(module: str, sample: int, which: str) -> List[str]:
     if sample:
         names = names[::max(1, len(names) // sample)][:sample]
     if which == "unchecked":
-        return [n for n in names if known[n] == "not checked"]
+        return [n for n in names if known[n] in ("not checked", "no tests")]
     if which == "survivors":
         return [n for n in names if known[n] in ("survived", "suspicious")]
     return names
@@ -165,6 +181,9 @@ def main(argv: List[str]) -> int:
                         help="mutants to run: without a verdict yet (default), the survivors "
                              "(after the tests changed), or all")
     parser.add_argument("--no-diffs", action="store_true", help="survivor names only")
+    parser.add_argument("--tests", default="",
+                        help="only the tests under these comma-separated node id prefixes, "
+                             "in that order (e.g. tests/unit); default: the whole selection")
     parser.add_argument("--sample", type=int, default=0,
                         help="test at most this many mutants per module, spread evenly over "
                              "its mutants (default 0: all); the score is then an estimate")
@@ -184,7 +203,7 @@ def main(argv: List[str]) -> int:
             continue
         try:
             run = _mutmut("run", "--max-children", str(args.max_children), *names,
-                          timeout=left)
+                          timeout=left, tests=args.tests)
         except subprocess.TimeoutExpired:
             unfinished.append(module)
             continue
