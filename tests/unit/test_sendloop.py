@@ -185,3 +185,23 @@ def test_a_fatal_whole_request_error_in_fail_fast_mode_propagates():
                     retry, clock=clock)
     with pytest.raises(Exception, match="AccessDenied"):
         _run(loop, _requests(service, 1))
+
+
+def test_a_full_retry_and_a_partial_one_due_together_send_each_record_once():
+    clock = FakeClock()
+    # 15 properties (entries), 10 a request: the first ten fail twice, the last
+    # five once. At 0.1 s the ten go out again, full, and the five wait for
+    # company (0.1 s); at 0.2 s the ten are back and the five have waited:
+    # both requests go out together.
+    aliases = ["/p%03d" % p for p in range(15)]
+    plan = {alias: ["InternalFailureException"] * (2 if n < 10 else 1)
+            for n, alias in enumerate(aliases)}
+    loop = _loop("together", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=5,
+                 initial_backoff_seconds=0.1, max_backoff_seconds=0.1)
+    outcomes = _run(loop, _requests(_service(), 15))
+    assert [len(c["kwargs"]["entries"]) for c in fakes.calls("together")] == [10, 5, 10, 10, 5]
+    written = [s for o in outcomes for s in o.written]
+    assert sorted(id(s.item) for s in written) == sorted({id(s.item) for s in written})
+    assert len(written) == 150 and not [s for o in outcomes for s in o.failed]
+    assert {(s.item.resource, s.attempts) for s in written} == {
+        (alias, 3 if n < 10 else 2) for n, alias in enumerate(aliases)}
