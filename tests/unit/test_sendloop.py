@@ -205,3 +205,53 @@ def test_a_full_retry_and_a_partial_one_due_together_send_each_record_once():
     assert len(written) == 150 and not [s for o in outcomes for s in o.failed]
     assert {(s.item.resource, s.attempts) for s in written} == {
         (alias, 3 if n < 10 else 2) for n, alias in enumerate(aliases)}
+
+
+def test_requests_failed_whole_are_resent_as_they_were_after_their_backoff():
+    clock = FakeClock()
+    sent_at = []
+
+    def unavailable_once(method, kwargs, number):
+        sent_at.append(clock.now)
+        if number <= 2:
+            raise fakes.client_error("ServiceUnavailableException", 503)
+        return {"errorEntries": []}
+
+    loop = _loop("whole-again", unavailable_once, clock, initial_backoff_seconds=0.1,
+                 max_backoff_seconds=0.1)
+    service = _service()
+    # Two requests of five entries: resent as two, not merged into one of ten,
+    # so a replay keeps each request's content (and any token derived from it).
+    requests = [request for half in (range(5), range(5, 10)) for request in pack(
+        [service.item({"property_alias": "/p%03d" % p, "value": 1.0, "timestamp": NOW})
+         for p in half], service.limits, service.entry_id)]
+    outcomes = _run(loop, requests)
+    bodies = [c["kwargs"] for c in fakes.calls("whole-again")]
+    assert bodies == [bodies[0], bodies[1], bodies[0], bodies[1]] and bodies[0] != bodies[1]
+    assert sent_at == [0.0, 0.0, 0.1, 0.1]
+    assert sorted(s.item.resource for o in outcomes for s in o.written) == [
+        "/p%03d" % p for p in range(10)]
+
+
+def test_records_out_of_attempts_are_dead_lettered_with_their_error_and_nothing_stays_pending():
+    clock = FakeClock()
+    plan = {"/p000": ["InternalFailureException"] * 10}
+    loop = _loop("exhausted", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=2)
+    outcomes = _run(loop, _requests(_service(), 2))
+    assert sorted((s.item.resource, s.code, s.message, s.attempts, s.stage)
+                  for o in outcomes for s in o.failed) == [
+        ("/p000", "InternalFailureException", "injected InternalFailureException", 2,
+         Stage.RETRIES_EXHAUSTED)] * 10
+    assert {s.item.resource for o in outcomes for s in o.written} == {"/p001"}
+    assert loop._pending_items == 0
+
+
+@pytest.mark.parametrize("throttled, slows_down", [(5, True), (4, False)])
+def test_half_of_a_requests_entries_throttled_slows_the_writer_down(throttled, slows_down):
+    clock = FakeClock()
+    plan = {"/p%03d" % p: ["ThrottlingException"] for p in range(throttled)}
+    adaptive = AdaptiveConcurrency(8, clock=clock)
+    loop = _loop("share-%d" % throttled, fakes.SiteWiseEntryErrors(plan), clock, adaptive)
+    outcomes = _run(loop, _requests(_service(), 10, points_per_property=1))
+    assert sum(len(o.written) for o in outcomes) == 10
+    assert (adaptive.decreases > 0) is slows_down
