@@ -8,6 +8,7 @@ from beam_batchput import RetryConfig, Stage
 from beam_batchput.core.clock import Clock
 from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
 from beam_batchput.core.packing import pack
+from beam_batchput.core.ratecap import RequestRateCaps
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.core.sendloop import SendLoop
 from beam_batchput.services.sitewise import SiteWiseService
@@ -255,3 +256,94 @@ def test_half_of_a_requests_entries_throttled_slows_the_writer_down(throttled, s
     outcomes = _run(loop, _requests(_service(), 10, points_per_property=1))
     assert sum(len(o.written) for o in outcomes) == 10
     assert (adaptive.decreases > 0) is slows_down
+
+
+def _one_point_each(service, properties):
+    return pack([service.item({"property_alias": "/p%03d" % p, "value": 1.0,
+                               "timestamp": NOW}) for p in range(properties)],
+                service.limits, service.entry_id)
+
+
+def test_a_request_failed_whole_sends_on_the_records_with_budget_left_and_settles_the_rest():
+    clock = FakeClock()
+
+    def answers(method, kwargs, number):
+        if number == 1:  # /p000 fails, /p001 is throttled (not counted as an attempt)
+            return {"errorEntries": [
+                {"entryId": e["entryId"], "errors": [{
+                    "errorCode": code, "errorMessage": "injected",
+                    "timestamps": [v["timestamp"] for v in e["propertyValues"]]}]}
+                for e, code in zip(kwargs["entries"],
+                                   ["InternalFailureException", "ThrottlingException"])]}
+        if number == 2:  # both again, in one request, refused whole
+            raise fakes.client_error("ServiceUnavailableException", 503)
+        return {"errorEntries": []}
+
+    loop = _loop("budgets", answers, clock, max_attempts=2)
+    outcomes = _run(loop, _one_point_each(_service(), 2))
+    assert [(s.item.resource, s.attempts, s.code, s.stage)
+            for o in outcomes for s in o.failed] == [
+        ("/p000", 2, "ServiceUnavailableException", Stage.RETRIES_EXHAUSTED)]
+    assert [(s.item.resource, s.attempts) for o in outcomes for s in o.written] == [
+        ("/p001", 3)]
+    assert [sorted(e["propertyAlias"] for e in c["kwargs"]["entries"])
+            for c in fakes.calls("budgets")] == [["/p000", "/p001"]] * 2 + [["/p001"]]
+
+
+def test_throttled_retries_back_off_exponentially_and_are_counted():
+    clock = FakeClock()
+    clock.now = 100.0  # the throttling budget counts from the first throttle, not from 0
+    sent_at = []
+    plan = {"/p%03d" % p: ["ThrottlingException"] * 3 for p in range(10)}
+    throttling = fakes.SiteWiseEntryErrors(plan)
+
+    def timed(method, kwargs, number):
+        sent_at.append(clock.now)
+        return throttling(method, kwargs, number)
+
+    # Ten entries of ten points: a full request, resent as soon as its backoff passed.
+    loop = _loop("backoff", timed, clock, max_throttled_seconds=1.0)
+    outcomes = _run(loop, _requests(_service(), 10))
+    assert [round(t - 100.0, 6) for t in sent_at] == [0.0, 0.1, 0.3, 0.7]
+    assert {s.attempts for o in outcomes for s in o.written} == {4}
+    assert sum(len(o.written) for o in outcomes) == 100
+    assert sum(o.retried_items for o in outcomes) == 300
+    assert sum(o.throttled_items for o in outcomes) == 300
+    assert sum(o.throttled_seconds for o in outcomes) == pytest.approx(0.1 + 0.2 + 0.4)
+    assert sum(o.bytes_sent for o in outcomes) == 4 * sum(
+        item.size for r in _requests(_service(), 10) for item in r.items)
+
+
+def test_other_errors_stop_at_the_time_budget_of_their_backoffs():
+    clock = FakeClock()
+    clock.now = 100.0
+    plan = {"/p%03d" % p: ["InternalFailureException"] * 100 for p in range(10)}
+    # Backoffs 0.1, 0.2, 0.4: past 0.5 s of budget at the third failure.
+    loop = _loop("error-budget", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=100,
+                 max_retry_seconds=0.5)
+    outcomes = _run(loop, _requests(_service(), 10))
+    assert {(s.attempts, s.stage) for o in outcomes for s in o.failed} == {
+        (3, Stage.RETRIES_EXHAUSTED)}
+    assert len(fakes.calls("error-budget")) == 3
+
+
+def test_a_rate_cap_spaces_the_starts_and_the_wait_counts_as_throttled():
+    clock = FakeClock()
+    service = _service()
+    fakes.reset("capped")
+    sent_at = []
+
+    def accept(method, kwargs, number):
+        sent_at.append(clock.now)
+        return {"errorEntries": []}
+
+    retry = RetryConfig()
+    loop = SendLoop(service, RequestSender(service, retry, clock=clock),
+                    fakes.FakeClient("capped", accept), InlineExecutor(), FixedConcurrency(4),
+                    retry, caps=RequestRateCaps(2.0, None, clock=clock), clock=clock,
+                    random=lambda: 1.0, max_pending_items=10_000)
+    outcomes = _run(loop, _requests(service, 50))  # 5 requests
+    # A burst of two, then one every half second.
+    assert sent_at == [0.0, 0.0, 0.5, 1.0, 1.5]
+    assert sum(len(o.written) for o in outcomes) == 500
+    assert sum(o.throttled_seconds for o in outcomes) == pytest.approx(1.5)
