@@ -72,13 +72,16 @@ coverage: $(STAMP) schemas
 	$(BIN)/python tools/coverage_floors.py out/coverage/coverage.json
 
 # Mutation testing of core/, services/ and the emulator's validation, bounded
-# by MUTATE_BUDGET seconds (default one hour); MUTATE_MODULES picks modules.
+# by MUTATE_BUDGET seconds (default one hour); MUTATE_MODULES picks modules;
+# MUTATE_TESTS (e.g. tests/unit) narrows each mutant's tests to those prefixes.
 # Scores: out/mutation/scores.md; survivors with diffs: out/mutation/survivors.txt.
 MUTATE_BUDGET ?= 3600
 MUTATE_MODULES ?=
+MUTATE_TESTS ?=
 mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
-	$(BIN)/python tools/mutate.py --budget $(MUTATE_BUDGET) $(MUTATE_MODULES)
+	$(BIN)/python tools/mutate.py --budget $(MUTATE_BUDGET) \
+		$(if $(MUTATE_TESTS),--tests $(MUTATE_TESTS)) $(MUTATE_MODULES)
 
 engines: $(STAMP)
 	$(BIN)/python -m tests.runners.engines

@@ -77,3 +77,27 @@ def stop_process_group(process: subprocess.Popen, term_seconds: float,
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=kill_seconds)
+
+
+#: Set by ``tools/mutate.py --tests``: comma-separated node id prefixes. Only the
+#: tests under them run against a mutant, in that order of prefixes (fast ones
+#: first: a mutant a quick test kills is not run through the slow ones before it).
+#: mutmut's own passes (collecting tests, tracing which tests reach which
+#: function) still see every test.
+MUTATE_TESTS_VARIABLE = "BEAM_BATCHPUT_MUTATE_TESTS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    prefixes = [p for p in os.environ.get(MUTATE_TESTS_VARIABLE, "").split(",") if p]
+    if not prefixes or os.environ.get("MUTANT_UNDER_TEST") in ("stats", "list_all_tests"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, prefix in enumerate(prefixes) if item.nodeid.startswith(prefix)),
+                    len(prefixes))
+
+    kept = sorted((item for item in items if rank(item) < len(prefixes)), key=rank)
+    dropped = [item for item in items if rank(item) == len(prefixes)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = kept

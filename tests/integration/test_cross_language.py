@@ -21,7 +21,7 @@ from apache_beam.transforms.external import ExternalTransform, ImplicitSchemaPay
 
 from tests.integration.test_portability import (  # noqa: F401 # fixtures
     _beam_service,
-    _free_port,
+    expansion_service_port,
     run_to_completion,
     worker_env,
     worker_pool,
@@ -35,14 +35,13 @@ URN = "beam:transforms:python:fully_qualified_named"
 @pytest.fixture(scope="module")
 def expansion_service(worker_env, worker_pool, tmp_path_factory) -> Iterator[str]:
     """Beam's Python expansion service allowing ``beam_batchput.*``, its transforms
-    running on the worker pool. Beam's service cannot report the port it was given
-    as 0, so the test asks the OS for a free one."""
+    running on the worker pool, on a port from the OS."""
     folder = tmp_path_factory.mktemp("expansion_service")
-    port = _free_port()
+    log = str(folder / "expansion_service.log")
     with _beam_service("tests.integration.loopback_expansion_service", [
-            "--port", str(port), "--fully_qualified_name_glob=beam_batchput.*",
+            "--port", "0", "--fully_qualified_name_glob=beam_batchput.*",
             "--environment_type=EXTERNAL", "--environment_config=%s" % worker_pool],
-            port, str(folder / "expansion_service.log")) as address:
+            expansion_service_port(log), log) as address:
         yield address
 
 

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, R
 
 from beam_batchput.core.clock import Clock
 from beam_batchput.emulator import Emulator, FaultConfig
+from tests.clocks import HeldClock
 from tests.integration.conftest import client_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -139,13 +140,19 @@ def test_a_dropped_connection_is_a_botocore_connection_error(emulator_factory, a
 
 def test_a_slow_answer_times_the_client_out_after_the_write_happened(emulator_factory,
                                                                      aws_client):
-    emulator = emulator_factory(faults={"iotsitewise": FaultConfig(
+    held = HeldClock()  # the slow answer waits for the test, not for the clock
+    emulator = emulator_factory(clock=held, faults={"iotsitewise": FaultConfig(
         slow_response_rate=1.0, slow_response_ms=300)})
     client = aws_client("iotsitewise", emulator.endpoint_url,
                         config=client_config(read_timeout=0.1))
-    with pytest.raises(ReadTimeoutError):
-        call(client, "iotsitewise")
-    assert emulator.snapshot()["iotsitewise"]["values"]["/plant/t1/power"]
+    try:
+        with pytest.raises(ReadTimeoutError):
+            call(client, "iotsitewise")
+        # The answer is still held back, and the write already happened.
+        assert held.wait_held(1)
+        assert emulator.snapshot()["iotsitewise"]["values"]["/plant/t1/power"]
+    finally:
+        held.release()
 
 
 def test_added_latency_delays_every_answer(emulator_factory, aws_client):

@@ -27,10 +27,9 @@ from typing import Iterator, List
 import pytest
 
 from tests.conftest import stop_process_group
+from tests.integration.test_cross_language import expansion_service  # noqa: F401 # fixture
 from tests.integration.test_portability import (  # noqa: F401 # fixtures
     ROOT,
-    _beam_service,
-    _free_port,
     worker_env,
     worker_pool,
 )
@@ -81,35 +80,27 @@ def _java_process(args: List[str], log_path: str) -> Iterator[subprocess.Popen]:
 
 @pytest.fixture(scope="module")
 def flink_job_server(classpath, tmp_path_factory) -> Iterator[str]:
-    """Beam's Flink job server (FlinkJobServerDriver, a local Flink) on loopback."""
+    """Beam's Flink job server (FlinkJobServerDriver, a local Flink) on a port from
+    the OS: given ``--job-port=0`` it logs the port it bound ("JobService started on
+    localhost:PORT"), on the loopback address. (Beam binds its job and artifact
+    services on every interface whatever ``--job-host`` says.)"""
     folder = tmp_path_factory.mktemp("flink")
-    port = _free_port()
     log_path = str(folder / "job_server.log")
     with _java_process(["-Xmx1g"] + _OPENS + [
             "-cp", classpath, "org.apache.beam.runners.flink.FlinkJobServerDriver",
-            "--job-host=127.0.0.1", "--job-port=%d" % port, "--artifact-port=0",
+            "--job-host=127.0.0.1", "--job-port=0", "--artifact-port=0",
             "--expansion-port=0", "--flink-master=[local]"], log_path) as process:
         deadline = time.monotonic() + READY_SECONDS
         while True:
             with open(log_path, errors="replace") as handle:
-                if re.search(r"JobService started on \S+:%d" % port, handle.read()):
-                    break
+                started = re.search(r"JobService started on \S+:(\d+)", handle.read())
+            if started:
+                break
             if process.poll() is not None or time.monotonic() > deadline:
                 with open(log_path, errors="replace") as handle:
                     pytest.fail("the Flink job server did not start:\n%s" % handle.read()[-3000:])
             time.sleep(0.5)
-        yield "127.0.0.1:%d" % port
-
-
-@pytest.fixture(scope="module")
-def expansion_service(worker_env, worker_pool, tmp_path_factory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("expansion_service")
-    port = _free_port()
-    with _beam_service("tests.integration.loopback_expansion_service", [
-            "--port", str(port), "--fully_qualified_name_glob=beam_batchput.*",
-            "--environment_type=EXTERNAL", "--environment_config=%s" % worker_pool],
-            port, str(folder / "expansion_service.log")) as address:
-        yield address
+        yield "127.0.0.1:%s" % started.group(1)
 
 
 def test_java_pipeline_on_flink_writes_through_write_to_sitewise_and_reads_both_outputs(

@@ -13,13 +13,11 @@ import contextlib
 import glob
 import json
 import os
-import functools
 import re
-import socket
 import subprocess
 import sys
 import time
-from typing import Callable, Iterator, List, Optional, Union
+from typing import Callable, Iterator, List, Optional
 
 import apache_beam as beam
 import fastavro
@@ -58,15 +56,6 @@ def _log_tail(path: str) -> str:
         return handle.read()[-3000:]
 
 
-def _free_port() -> int:
-    """A port free a moment ago, for the services that cannot say which port
-    they bound when given 0 (Beam's expansion service, Flink's job server);
-    every service that can report its port binds 0 instead."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _port_in_file(path: str) -> Callable[[], Optional[int]]:
     """Reads the port a service wrote to ``path`` (written whole, by rename)."""
     def port() -> Optional[int]:
@@ -87,14 +76,11 @@ def _port_in_log(path: str, pattern: str) -> Callable[[], Optional[int]]:
 
 @contextlib.contextmanager
 def _beam_service(module: str, args: List[str],
-                  bound_port: Union[int, Callable[[], Optional[int]]],
+                  bound_port: Callable[[], Optional[int]],
                   log_path: str) -> Iterator[str]:
     """Runs ``python -m module args`` in a session of its own until the block ends;
-    the service binds port 0 and says which port it got (``bound_port``, or the
-    port itself where it cannot say); yields its address once that port accepts
-    gRPC connections."""
-    if isinstance(bound_port, int):
-        bound_port = functools.partial(int, bound_port)
+    the service binds port 0 and says which port it got (``bound_port`` reads it);
+    yields its address once that port accepts gRPC connections."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", module] + args, cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT,
@@ -128,6 +114,11 @@ def _beam_service(module: str, args: List[str],
     finally:
         # The group holds the service and the workers it started.
         stop_process_group(process, 5, 5)
+
+
+def expansion_service_port(log_path: str) -> Callable[[], Optional[int]]:
+    """The port ``tests.integration.loopback_expansion_service --port 0`` bound."""
+    return _port_in_log(log_path, r"expansion service bound to 127\.0\.0\.1:(\d+)")
 
 
 @pytest.fixture(scope="module")

@@ -19,18 +19,23 @@ NOW = int(time.time())
 
 
 class _ConcurrencyProbe:
-    """Accepts everything after a short pause; records the most calls in flight at once."""
+    """Accepts everything; records the most calls in flight at once. The first
+    calls wait (bounded) until ``hold_until`` are in flight together, so the
+    peak does not depend on how the machine schedules the sending threads."""
 
-    lock = threading.Lock()
+    lock = threading.Condition()
     in_flight = 0
     peak = 0
+    hold_until = 3
 
     def __call__(self, method, kwargs, number):
         cls = type(self)
         with cls.lock:
             cls.in_flight += 1
             cls.peak = max(cls.peak, cls.in_flight)
-        time.sleep(0.05)  # a service's latency, so calls overlap
+            cls.lock.notify_all()
+            cls.lock.wait_for(lambda: cls.peak >= cls.hold_until, timeout=60)
+        time.sleep(0.01)  # a service's latency: a call beyond the bound would overlap
         with cls.lock:
             cls.in_flight -= 1
         return {"errorEntries": []}

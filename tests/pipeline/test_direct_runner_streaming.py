@@ -13,10 +13,12 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.testing import test_stream
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.window import IntervalWindow
+from apache_beam.transforms.window import IntervalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from beam_batchput import WriteToSiteWise
@@ -26,33 +28,88 @@ from beam_batchput.emulator import Emulator
 OFFLINE = ["--streaming", "--prism_location=/nonexistent/beam-batchput-test/prism"]
 
 
-def _ticks(pipeline, seconds, interval=0.25):
-    start = time.time()
+def _power(t):
+    return {"property_alias": "/farm/t%d/power" % (int(t * 4) % 3), "value": float(t),
+            "timestamp": t}
+
+
+def _ticks(pipeline, seconds, interval=0.25, start=None):
+    start = time.time() if start is None else start
     return (pipeline
             | PeriodicImpulse(start_timestamp=start, stop_timestamp=start + seconds,
                               fire_interval=interval)
-            | beam.Map(lambda t: {"property_alias": "/farm/t%d/power" % (int(t * 4) % 3),
-                                  "value": float(t), "timestamp": t}))
+            | beam.Map(_power))
 
 
-def test_periodic_impulse_into_a_writer_runs_on_the_default_direct_runner(
-        emulator_credentials, tmp_path, monkeypatch):
+class _OneTickABundle(beam.DoFn, beam.transforms.core.RestrictionProvider):
+    """An unbounded splittable source of ``count`` ticks ``interval`` seconds apart in
+    event time, one a bundle, its watermark at the last tick: the watermark moves
+    the same way however fast the machine is, unlike ``PeriodicImpulse``'s, which
+    jumps over every tick that came due while the machine was busy."""
+
+    def __init__(self, start, count, interval):
+        self._start, self._count, self._interval = start, count, interval
+
+    def initial_restriction(self, element):
+        return OffsetRange(0, self._count)
+
+    def create_tracker(self, restriction):
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, element, restriction):
+        return restriction.size()
+
+    @beam.DoFn.unbounded_per_element()
+    def process(self, element, tracker=beam.DoFn.RestrictionParam(),
+                watermark=beam.DoFn.WatermarkEstimatorParam(
+                    ManualWatermarkEstimator.default_provider())):
+        index = tracker.current_restriction().start
+        if not tracker.try_claim(index):
+            return
+        tick = self._start + index * self._interval
+        watermark.set_watermark(Timestamp.of(tick))
+        yield TimestampedValue(tick, tick)
+        tracker.defer_remainder()
+
+
+def _write_on_the_default_direct_runner(ticks, tmp_path, monkeypatch):
+    """Runs ``ticks(pipeline)`` into WriteToSiteWise (0.5 s buffering bound) offline
+    on the default DirectRunner; returns its result, the stored values and the requests."""
     monkeypatch.setenv("HOME", str(tmp_path))  # no cached Prism binary either
     with Emulator() as emulator:
         pipeline = beam.Pipeline(options=PipelineOptions(OFFLINE))
-        _ = _ticks(pipeline, 3.0) | WriteToSiteWise(
+        _ = ticks(pipeline) | WriteToSiteWise(
             region_name="us-east-1", endpoint_url=emulator.endpoint_url,
             max_buffering_seconds=0.5)
         result = pipeline.run()
         result.wait_until_finish()
         stored = emulator.snapshot()["iotsitewise"].get("values", {})
         requests = emulator.requests()
-    # The portable engine ran it (the bundle-based engine cannot run PeriodicImpulse).
+    # The portable engine ran it (the bundle-based engine cannot run splittable sources).
     assert "fn_api_runner" in type(result).__module__
-    points = sum(len(rows) for rows in stored.values())
-    assert points == 12, stored
-    # Partial batches went out on the buffering bound, not all at the end.
-    assert len(requests) > len(stored)
+    return stored, requests
+
+
+def test_periodic_impulse_into_a_writer_runs_on_the_default_direct_runner(
+        emulator_credentials, tmp_path, monkeypatch):
+    # Ticks of the last 3 s: all due at once, so the run takes no wall-clock time
+    # and does not depend on how the machine spreads them.
+    stored, _ = _write_on_the_default_direct_runner(
+        lambda pipeline: _ticks(pipeline, 3.0, start=time.time() - 3.0), tmp_path, monkeypatch)
+    assert sum(len(rows) for rows in stored.values()) == 12, stored
+
+
+def test_partial_batches_go_out_as_the_watermark_passes_the_buffering_bound(
+        emulator_credentials, tmp_path, monkeypatch):
+    start = time.time()
+    stored, requests = _write_on_the_default_direct_runner(
+        lambda pipeline: (pipeline | beam.Impulse()
+                          | beam.ParDo(_OneTickABundle(start, 12, 0.25)) | beam.Map(_power)),
+        tmp_path, monkeypatch)
+    assert sum(len(rows) for rows in stored.values()) == 12, stored
+    # Event time 0.5 s a batch over 2.75 s of ticks: several partial batches, each
+    # sent once the watermark passed its first tick plus the bound, not all at the end.
+    assert len(requests) > len(stored), requests
 
 
 def test_domain_is_event_time_on_the_direct_runner_without_test_stream():

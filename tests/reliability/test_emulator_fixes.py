@@ -11,6 +11,7 @@ from botocore.exceptions import ReadTimeoutError
 
 from beam_batchput._botocore import new_session
 from beam_batchput.emulator import Emulator, FaultConfig, _regex
+from tests.clocks import HeldClock
 
 
 def test_concurrent_first_requests_build_the_pattern_tables_once(monkeypatch):
@@ -44,10 +45,14 @@ def _client(endpoint_url: str, read_timeout: float):
 def test_an_answer_the_client_stopped_waiting_for_is_logged_processed_without_a_traceback(
         capsys):
     message = {"messageId": "m1", "inputName": "in", "payload": b"{}"}
-    with Emulator(faults={"iotevents-data": FaultConfig(slow_response_rate=1.0,
-                                                        slow_response_ms=200)}) as emulator:
-        with pytest.raises(ReadTimeoutError):
-            _client(emulator.endpoint_url, 0.05).batch_put_message(messages=[message])
+    held = HeldClock()  # the first answer waits until its client gave up
+    with Emulator(clock=held, faults={"iotevents-data": FaultConfig(
+            slow_response_rate=1.0, slow_response_ms=200)}) as emulator:
+        try:
+            with pytest.raises(ReadTimeoutError):
+                _client(emulator.endpoint_url, 0.05).batch_put_message(messages=[message])
+        finally:
+            held.release()
         # A second slow answer, awaited: by then the first one has been written.
         _client(emulator.endpoint_url, 5).batch_put_message(messages=[dict(message,
                                                                            messageId="m2")])

@@ -4,7 +4,6 @@ and code; every retry loop ends within its attempt and time budget."""
 from __future__ import annotations
 
 import collections
-import threading
 import time
 from typing import Any, List
 
@@ -13,11 +12,11 @@ import pytest
 from apache_beam.testing.util import assert_that
 
 from beam_batchput import ClientConfig, RetryConfig
-from beam_batchput.core.clock import Clock
 from beam_batchput.emulator import Emulator, FaultConfig
 from beam_batchput.writers import WRITERS
 from tests import fakes
 from tests.beam_helpers import Collect, pipeline
+from tests.clocks import HeldClock
 from tests.reliability import harness
 
 SERVICES = harness.SERVICES
@@ -152,18 +151,6 @@ def test_fail_fast_with_wrong_credentials_raises_naming_the_code(monkeypatch):
                     retry=_FAST_RETRY, fail_fast=True))
 
 
-class _HeldAnswers(Clock):
-    """The emulator's clock for late answers: an injected delay lasts until the
-    test releases it, so no answer can beat the client's read timeout, however
-    loaded the machine."""
-
-    def __init__(self) -> None:
-        self.released = threading.Event()
-
-    def sleep(self, seconds: float) -> None:
-        self.released.wait(120)
-
-
 @pytest.mark.parametrize("faults, read_timeout, codes", [
     # The read timeout is generous where the server closes the connection: a
     # loaded machine may take a while to close it, and only closing may end the
@@ -179,7 +166,7 @@ def test_a_service_that_never_answers_is_given_up_within_the_retry_budget(faults
     retry = RetryConfig(max_attempts=10_000, initial_backoff_seconds=0.01,
                         max_backoff_seconds=0.02, max_retry_seconds=0.3)
     records = _records(10)
-    held = _HeldAnswers()
+    held = HeldClock()
     with Emulator(faults={"*": faults}, clock=held) as emulator:
         # The connect timeout is generous: under load a connect may be slow, and
         # only the read (never answered) may time out here.
@@ -190,7 +177,7 @@ def test_a_service_that_never_answers_is_given_up_within_the_retry_budget(faults
         try:
             _run(records, "budget", client=client, retry=retry)
         finally:
-            held.released.set()
+            held.release()
         elapsed = time.monotonic() - started
     letters = Collect.pop("budget")
     assert sorted(s for s, *_ in letters) == sorted(s for s, _ in records)

@@ -16,6 +16,7 @@ from beam_batchput import ClientConfig, RetryConfig
 from beam_batchput.emulator import Emulator, FaultConfig
 from beam_batchput.writers import WRITERS
 from tests.beam_helpers import Collect, pipeline
+from tests.clocks import HeldClock
 from tests.reliability import harness
 
 SERVICES = harness.SERVICES
@@ -55,23 +56,32 @@ def test_answers_slower_than_the_client_timeout_are_resent_but_stored_once():
     # Every answer comes after the client gave up: each attempt is processed,
     # none is seen. Three attempts of each request, one stored copy of each record.
     t0 = time.time() - 600
-    with Emulator(faults={"*": FaultConfig(slow_response_rate=1.0, slow_response_ms=250)}) as emu:
-        kwargs = dict(client=ClientConfig(region_name="us-east-1", endpoint_url=emu.endpoint_url,
-                                          read_timeout=0.05, botocore_max_attempts=1),
-                      retry=RetryConfig(max_attempts=3, initial_backoff_seconds=0.01,
-                                        max_backoff_seconds=0.02))
-        with pipeline() as p:
-            failed = []
-            for service in SERVICES:
-                info = WRITERS[service]
-                records = [harness.make_record(service, n, t0) for n in range(60)
-                           if SERVICES[n % len(SERVICES)] == service]
-                result = (p | "Create-%s" % info.short_name >> beam.Create(records)
-                          | "Write-%s" % info.short_name >> info.writer(**kwargs))
-                failed.append(result.failed)
-            assert_that(tuple(failed) | beam.Flatten() | beam.Map(
-                lambda d: (d.service, d.stage, d.error_code, d.attempts)), Collect("slow"))
-        snapshot, log = emu.snapshot(), emu.requests()
+    held = HeldClock()  # no answer comes before the test ends
+    with Emulator(clock=held,
+                  faults={"*": FaultConfig(slow_response_rate=1.0, slow_response_ms=250)}) as emu:
+        try:
+            kwargs = dict(client=ClientConfig(region_name="us-east-1",
+                                              endpoint_url=emu.endpoint_url,
+                                              read_timeout=0.05, botocore_max_attempts=1),
+                          retry=RetryConfig(max_attempts=3, initial_backoff_seconds=0.01,
+                                            max_backoff_seconds=0.02))
+            with pipeline() as p:
+                failed = []
+                for service in SERVICES:
+                    info = WRITERS[service]
+                    records = [harness.make_record(service, n, t0) for n in range(60)
+                               if SERVICES[n % len(SERVICES)] == service]
+                    result = (p | "Create-%s" % info.short_name >> beam.Create(records)
+                              | "Write-%s" % info.short_name >> info.writer(**kwargs))
+                    failed.append(result.failed)
+                assert_that(tuple(failed) | beam.Flatten() | beam.Map(
+                    lambda d: (d.service, d.stage, d.error_code, d.attempts)), Collect("slow"))
+            # The server may still be reading the last attempts the clients gave up on.
+            log = _when(emu.requests, lambda log: len(log) == held.held and set(
+                _bodies(log).values()) == {3}, seconds=60)
+            snapshot = emu.snapshot()
+        finally:
+            held.release()
     assert collections.Counter(Collect.pop("slow")) == {
         (s, "retries_exhausted", "ReadTimeoutError", 3): 12 for s in SERVICES}
     stored = {s: sorted(n for n, _ in harness._stored(s, snapshot)) for s in SERVICES}
@@ -80,8 +90,21 @@ def test_answers_slower_than_the_client_timeout_are_resent_but_stored_once():
         sent = [entry for entry in log if entry["service"] == service]
         assert {(entry["errorCode"], entry["delaySeconds"]) for entry in sent} == {(None, 0.25)}
         # Each request three times, identical: same entry ids, message ids, client token.
-        bodies = collections.Counter(json.dumps(e["request"], sort_keys=True) for e in sent)
-        assert set(bodies.values()) == {3}
+        assert set(_bodies(sent).values()) == {3}
+
+
+def _bodies(log: List[dict]) -> collections.Counter:
+    return collections.Counter(json.dumps(e["request"], sort_keys=True) for e in log)
+
+
+def _when(read, ready, seconds):
+    """``read()`` once ``ready`` holds of it, or as it is after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if ready(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.01)
 
 
 # The ledger itself: it must catch what it claims to catch.

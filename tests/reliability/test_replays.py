@@ -6,7 +6,8 @@ import collections
 import json
 import threading
 import time
-from typing import Any, Callable, Dict, List, Set
+import uuid
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 import apache_beam as beam
 import pytest
@@ -76,7 +77,9 @@ def test_the_same_records_written_twice_send_identical_requests_and_store_nothin
 
 # A worker that dies after its requests succeeded: the runner retries the bundle.
 
-_CRASHED: Set[str] = set()
+# (run, service) of every crash so far in this process; each run of a test
+# names itself afresh, so a second run in one process crashes again.
+_CRASHED: Set[Tuple[str, str]] = set()
 _CRASHED_LOCK = threading.Lock()
 
 
@@ -121,16 +124,17 @@ def test_a_bundle_retried_after_its_requests_succeeded_stores_no_duplicate():
               .add_elements([window.TimestampedValue(r, 10) for r in records])
               .advance_processing_time(10)     # past the buffering bound: flush before window end
               .advance_watermark_to_infinity())
+    run = "bundle-%s" % uuid.uuid4().hex
     with Emulator() as emulator:
         config = ClientConfig(region_name="us-east-1", endpoint_url=emulator.endpoint_url)
 
         def client_for(service: str) -> Dict[str, Any]:
-            return dict(client_factory=_CrashingClientFactory(config, service, "bundle"),
+            return dict(client_factory=_CrashingClientFactory(config, service, run),
                         retry=_RETRY, clock=FakeClock(_NOW))
 
         _write_all(records, client_for, "replayed", streaming=True, source=stream)
         log, snapshot = emulator.requests(), emulator.snapshot()
-    assert {run_service[1] for run_service in _CRASHED if run_service[0] == "bundle"} == set(
+    assert {run_service[1] for run_service in _CRASHED if run_service[0] == run} == set(
         SERVICES)
     # Each service's crashed request reached the emulator twice, unchanged.
     bodies = _bodies(log)

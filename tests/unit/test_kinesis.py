@@ -90,6 +90,11 @@ def test_stream_name_or_arn_exactly_one():
     assert refused(service, record(stream_name="s" * 129)) == "InvalidLength"
     assert refused(service, record(stream_name=None,
                                    stream_arn="arn:aws:sqs:eu-west-1:1:q")) == "InvalidPattern"
+    # The model allows 2,048 characters of ARN.
+    long_arn = ARN + "x" * (2048 - len(ARN))
+    assert service.item(record(stream_name=None, stream_arn=long_arn)).scope[1] == long_arn
+    assert refused(service, record(stream_name=None, stream_arn=long_arn + "x")) == \
+        "InvalidLength"
 
 
 def test_partition_keys_are_1_to_256_characters_of_valid_text():
@@ -136,6 +141,8 @@ def test_records_over_the_record_limit_are_refused_before_sending():
 @pytest.mark.parametrize("kwargs, match", [
     ({"max_record_bytes": 10 * 1024 * 1024 + 1}, "max_record_bytes must be at most"),
     ({"max_request_bytes": 0}, "max_request_bytes"),
+    ({"max_request_bytes": 10 * 1024 * 1024 + 1},
+     r"max_request_bytes must be at most 10485760 bytes \(the PutRecords limit\)"),
     ({"max_record_bytes": True}, "max_record_bytes"),
     ({"max_record_bytes": 2048, "max_request_bytes": 1024}, "must not exceed"),
 ])
@@ -183,6 +190,11 @@ def test_ids_and_packing_are_stable_across_orders():
     assert sent(records) == sent(shuffled)
     assert service.item(records[0]).item_id == service.item(dict(records[0])).item_id
     assert service.item(records[0]).item_id != service.item(records[7]).item_id
+    # The same data is another record on another stream, key or hash key.
+    ids = {service.item(record(**change)).item_id for change in (
+        {}, {"stream_name": "other"}, {"partition_key": "k2"},
+        {"explicit_hash_key": "1"}, {"explicit_hash_key": "2"})}
+    assert len(ids) == 5
 
 
 def _request(n, **fields):

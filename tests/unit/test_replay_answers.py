@@ -133,3 +133,105 @@ def test_twinmaker_a_conflict_at_a_time_holding_the_value_sent_is_written():
     assert len(outcome.written) == 3 and outcome.failed == []
     assert [s.attempts for s in sorted(outcome.written, key=lambda s: s.item.sort_key)] == [
         1, 2, 2]
+
+
+def _values(settled):
+    return sorted((s.item.payload["Value"], s.attempts) for s in settled)
+
+
+def test_a_whole_request_refused_while_nothing_is_held_is_halved_down_to_the_refused_record():
+    # The service refuses any request holding r1 as a duplicate, though it holds
+    # nothing of the request: no replay, so halving isolates r1.
+    service, request = connect_request(["x0", "x1", "x2", "x3"])
+
+    def refuses_r1(method, kwargs, number):
+        if method == "list_data_table_values":
+            return {"Values": []}
+        if any(v["PrimaryValues"][0]["Value"] == "r1" for v in kwargs["Values"]):
+            raise fakes.client_error("DuplicateResourceException", 409, "r1 clashes")
+        return {"Successful": [dict(v, RecordId="rec") for v in kwargs["Values"]],
+                "Failed": []}
+
+    outcome = send("nothing-held", service, request, refuses_r1)
+    assert _values(outcome.written) == [("x0", 1), ("x2", 1), ("x3", 1)]
+    assert [(s.item.payload["Value"], s.attempts, s.code, s.message, s.stage)
+            for s in outcome.failed] == [
+        ("x1", 1, "DuplicateResourceException", "r1 clashes", Stage.REQUEST)]
+    # Four records, then two halves, then r0 and r1 alone: two splits.
+    assert outcome.split_requests == 2
+    assert [sorted(v["Value"] for v in c["kwargs"]["Values"])
+            for c in fakes.calls("nothing-held") if c["method"] == service.method
+            ] == [["x0", "x1", "x2", "x3"], ["x0", "x1"], ["x0"], ["x1"], ["x2", "x3"]]
+
+
+def test_a_whole_request_refused_as_a_replay_settles_each_record_on_the_first_attempt():
+    service, request = connect_request(["x0", "x1", "x2"])
+    table = ConnectTable({0: "x0", 1: "other"}, "exception")
+    outcome = send("replay-mixed", service, request, table)
+    assert _values(outcome.written) == [("x0", 1), ("x2", 1)]
+    assert [(s.item.payload["Value"], s.attempts, s.code, s.message, s.stage)
+            for s in outcome.failed] == [
+        ("x1", 1, "DuplicateResourceException",
+         "injected (read back: the service holds another value)", Stage.REQUEST)]
+    assert table.stored == {0: "x0", 1: "other", 2: "x2"}
+
+
+@pytest.mark.parametrize("attempts", [1, 2])
+def test_a_whole_request_refused_while_the_read_back_is_throttled_is_retried(attempts):
+    service, request = connect_request(["x0"])
+    table = ConnectTable({0: "x0"}, "exception")
+    reads = []
+
+    def throttled_read(method, kwargs, number):
+        if method == "list_data_table_values" and not reads:
+            reads.append(number)
+            raise fakes.client_error("ThrottlingException", 429, "slow down")
+        return table(method, kwargs, number)
+
+    fakes.reset("read-throttled")
+    outcome = RequestSender(service, RetryConfig(max_attempts=attempts), clock=FakeClock()).send(
+        fakes.FakeClient("read-throttled", throttled_read), request)
+    # The put was refused, not throttled: the retry counts no throttled time.
+    assert outcome.throttled_seconds == 0.0
+    if attempts == 2:
+        assert _values(outcome.written) == [("x0", 2)] and outcome.failed == []
+        return
+    assert outcome.written == []
+    assert [(s.attempts, s.code, s.message, s.stage) for s in outcome.failed] == [
+        (1, "DuplicateResourceException",
+         "injected (reading the value back to tell a replay from a conflict failed: "
+         "ThrottlingException: slow down)", Stage.RETRIES_EXHAUSTED)]
+
+
+def test_entries_refused_as_duplicates_are_settled_by_what_is_held_and_others_keep_their_code():
+    service, request = connect_request(["x0", "x1", "x2", "x3", "x4"])
+    stored = {0: "x0", 1: "other"}
+    refusals = {2: ["DuplicateResourceException: lock version"],  # nothing held: sent again
+                3: ["ValidationException: bad value"] * 3}
+
+    def table(method, kwargs, number):
+        if method == "list_data_table_values":
+            wanted = {f["Values"][0] for f in kwargs["PrimaryAttributeValues"]}
+            return {"Values": [row(n, v) for n, v in stored.items() if "r%d" % n in wanted]}
+        ok, failed = [], []
+        for value in kwargs["Values"]:
+            n = int(value["PrimaryValues"][0]["Value"][1:])
+            if n in stored:
+                failed.append(dict(row(n, value["Value"]),
+                                   Message="DuplicateResourceException: exists"))
+            elif refusals.get(n):
+                failed.append(dict(row(n, value["Value"]), Message=refusals[n].pop(0)))
+            else:
+                stored[n] = value["Value"]
+                ok.append(row(n, value["Value"]))
+        return {"Successful": ok, "Failed": failed}
+
+    outcome = send("entries-mixed", service, request, table)
+    assert _values(outcome.written) == [("x0", 1), ("x2", 2), ("x4", 1)]
+    assert sorted((s.item.payload["Value"], s.attempts, s.code, s.message, s.stage)
+                  for s in outcome.failed) == [
+        ("x1", 1, "DuplicateResourceException",
+         "DuplicateResourceException: exists (read back: the service holds another value)",
+         Stage.ENTRY),
+        ("x3", 1, "ValidationException", "ValidationException: bad value", Stage.ENTRY)]
+    assert outcome.throttled_seconds == 0.0

@@ -1,5 +1,6 @@
 """The sending loop: partial errors, retries, dead letters; no real sleeping."""
 
+import logging
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ParamValidationError
@@ -59,9 +60,25 @@ def test_retries_stop_at_the_attempt_budget():
     clock = FakeClock()
     outcome = sender(clock, max_attempts=3).send(client, request_for(["/a"], points=1))
     assert len(fakes.calls("always")) == 3
-    assert [(s.stage, s.attempts, s.code) for s in outcome.failed] == [
-        (Stage.RETRIES_EXHAUSTED, 3, "ThrottlingException")]
+    assert [(s.item.resource, s.stage, s.attempts, s.code) for s in outcome.failed] == [
+        ("/a", Stage.RETRIES_EXHAUSTED, 3, "ThrottlingException")]
     assert outcome.written == []
+    # Throttled before each of the two retries: both waits count.
+    assert clock.sleeps == [0.1, 0.2]
+    assert outcome.throttled_seconds == pytest.approx(0.3)
+
+
+def test_each_retry_is_logged_at_debug_with_its_fields(caplog):
+    fakes.reset("logged")
+    plan = {"/a": ["ThrottlingException"]}
+    client = fakes.FakeClient("logged", fakes.SiteWiseEntryErrors(plan))
+    with caplog.at_level(logging.DEBUG, logger="beam_batchput.core.sender"):
+        sender(FakeClock()).send(client, request_for(["/a", "/b"], points=1))
+    (retry,) = [r for r in caplog.records if getattr(r, "batchput_event", None) == "retry"]
+    assert retry.levelno == logging.DEBUG
+    assert retry.getMessage() == "iotsitewise: retrying 1 items in 0.100s (attempt 2)"
+    assert (retry.batchput_service, retry.batchput_count, retry.batchput_attempt,
+            retry.batchput_delay_seconds) == ("iotsitewise", 1, 2, 0.1)
 
 
 def test_retries_stop_at_the_time_budget():

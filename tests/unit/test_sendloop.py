@@ -8,6 +8,7 @@ from beam_batchput import RetryConfig, Stage
 from beam_batchput.core.clock import Clock
 from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
 from beam_batchput.core.packing import pack
+from beam_batchput.core.ratecap import RequestRateCaps
 from beam_batchput.core.sender import RequestSender
 from beam_batchput.core.sendloop import SendLoop
 from beam_batchput.services.sitewise import SiteWiseService
@@ -185,3 +186,164 @@ def test_a_fatal_whole_request_error_in_fail_fast_mode_propagates():
                     retry, clock=clock)
     with pytest.raises(Exception, match="AccessDenied"):
         _run(loop, _requests(service, 1))
+
+
+def test_a_full_retry_and_a_partial_one_due_together_send_each_record_once():
+    clock = FakeClock()
+    # 15 properties (entries), 10 a request: the first ten fail twice, the last
+    # five once. At 0.1 s the ten go out again, full, and the five wait for
+    # company (0.1 s); at 0.2 s the ten are back and the five have waited:
+    # both requests go out together.
+    aliases = ["/p%03d" % p for p in range(15)]
+    plan = {alias: ["InternalFailureException"] * (2 if n < 10 else 1)
+            for n, alias in enumerate(aliases)}
+    loop = _loop("together", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=5,
+                 initial_backoff_seconds=0.1, max_backoff_seconds=0.1)
+    outcomes = _run(loop, _requests(_service(), 15))
+    assert [len(c["kwargs"]["entries"]) for c in fakes.calls("together")] == [10, 5, 10, 10, 5]
+    written = [s for o in outcomes for s in o.written]
+    assert sorted(id(s.item) for s in written) == sorted({id(s.item) for s in written})
+    assert len(written) == 150 and not [s for o in outcomes for s in o.failed]
+    assert {(s.item.resource, s.attempts) for s in written} == {
+        (alias, 3 if n < 10 else 2) for n, alias in enumerate(aliases)}
+
+
+def test_requests_failed_whole_are_resent_as_they_were_after_their_backoff():
+    clock = FakeClock()
+    sent_at = []
+
+    def unavailable_once(method, kwargs, number):
+        sent_at.append(clock.now)
+        if number <= 2:
+            raise fakes.client_error("ServiceUnavailableException", 503)
+        return {"errorEntries": []}
+
+    loop = _loop("whole-again", unavailable_once, clock, initial_backoff_seconds=0.1,
+                 max_backoff_seconds=0.1)
+    service = _service()
+    # Two requests of five entries: resent as two, not merged into one of ten,
+    # so a replay keeps each request's content (and any token derived from it).
+    requests = [request for half in (range(5), range(5, 10)) for request in pack(
+        [service.item({"property_alias": "/p%03d" % p, "value": 1.0, "timestamp": NOW})
+         for p in half], service.limits, service.entry_id)]
+    outcomes = _run(loop, requests)
+    bodies = [c["kwargs"] for c in fakes.calls("whole-again")]
+    assert bodies == [bodies[0], bodies[1], bodies[0], bodies[1]] and bodies[0] != bodies[1]
+    assert sent_at == [0.0, 0.0, 0.1, 0.1]
+    assert sorted(s.item.resource for o in outcomes for s in o.written) == [
+        "/p%03d" % p for p in range(10)]
+
+
+def test_records_out_of_attempts_are_dead_lettered_with_their_error_and_nothing_stays_pending():
+    clock = FakeClock()
+    plan = {"/p000": ["InternalFailureException"] * 10}
+    loop = _loop("exhausted", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=2)
+    outcomes = _run(loop, _requests(_service(), 2))
+    assert sorted((s.item.resource, s.code, s.message, s.attempts, s.stage)
+                  for o in outcomes for s in o.failed) == [
+        ("/p000", "InternalFailureException", "injected InternalFailureException", 2,
+         Stage.RETRIES_EXHAUSTED)] * 10
+    assert {s.item.resource for o in outcomes for s in o.written} == {"/p001"}
+    assert loop._pending_items == 0
+
+
+@pytest.mark.parametrize("throttled, slows_down", [(5, True), (4, False)])
+def test_half_of_a_requests_entries_throttled_slows_the_writer_down(throttled, slows_down):
+    clock = FakeClock()
+    plan = {"/p%03d" % p: ["ThrottlingException"] for p in range(throttled)}
+    adaptive = AdaptiveConcurrency(8, clock=clock)
+    loop = _loop("share-%d" % throttled, fakes.SiteWiseEntryErrors(plan), clock, adaptive)
+    outcomes = _run(loop, _requests(_service(), 10, points_per_property=1))
+    assert sum(len(o.written) for o in outcomes) == 10
+    assert (adaptive.decreases > 0) is slows_down
+
+
+def _one_point_each(service, properties):
+    return pack([service.item({"property_alias": "/p%03d" % p, "value": 1.0,
+                               "timestamp": NOW}) for p in range(properties)],
+                service.limits, service.entry_id)
+
+
+def test_a_request_failed_whole_sends_on_the_records_with_budget_left_and_settles_the_rest():
+    clock = FakeClock()
+
+    def answers(method, kwargs, number):
+        if number == 1:  # /p000 fails, /p001 is throttled (not counted as an attempt)
+            return {"errorEntries": [
+                {"entryId": e["entryId"], "errors": [{
+                    "errorCode": code, "errorMessage": "injected",
+                    "timestamps": [v["timestamp"] for v in e["propertyValues"]]}]}
+                for e, code in zip(kwargs["entries"],
+                                   ["InternalFailureException", "ThrottlingException"])]}
+        if number == 2:  # both again, in one request, refused whole
+            raise fakes.client_error("ServiceUnavailableException", 503)
+        return {"errorEntries": []}
+
+    loop = _loop("budgets", answers, clock, max_attempts=2)
+    outcomes = _run(loop, _one_point_each(_service(), 2))
+    assert [(s.item.resource, s.attempts, s.code, s.stage)
+            for o in outcomes for s in o.failed] == [
+        ("/p000", 2, "ServiceUnavailableException", Stage.RETRIES_EXHAUSTED)]
+    assert [(s.item.resource, s.attempts) for o in outcomes for s in o.written] == [
+        ("/p001", 3)]
+    assert [sorted(e["propertyAlias"] for e in c["kwargs"]["entries"])
+            for c in fakes.calls("budgets")] == [["/p000", "/p001"]] * 2 + [["/p001"]]
+
+
+def test_throttled_retries_back_off_exponentially_and_are_counted():
+    clock = FakeClock()
+    clock.now = 100.0  # the throttling budget counts from the first throttle, not from 0
+    sent_at = []
+    plan = {"/p%03d" % p: ["ThrottlingException"] * 3 for p in range(10)}
+    throttling = fakes.SiteWiseEntryErrors(plan)
+
+    def timed(method, kwargs, number):
+        sent_at.append(clock.now)
+        return throttling(method, kwargs, number)
+
+    # Ten entries of ten points: a full request, resent as soon as its backoff passed.
+    loop = _loop("backoff", timed, clock, max_throttled_seconds=1.0)
+    outcomes = _run(loop, _requests(_service(), 10))
+    assert [round(t - 100.0, 6) for t in sent_at] == [0.0, 0.1, 0.3, 0.7]
+    assert {s.attempts for o in outcomes for s in o.written} == {4}
+    assert sum(len(o.written) for o in outcomes) == 100
+    assert sum(o.retried_items for o in outcomes) == 300
+    assert sum(o.throttled_items for o in outcomes) == 300
+    assert sum(o.throttled_seconds for o in outcomes) == pytest.approx(0.1 + 0.2 + 0.4)
+    assert sum(o.bytes_sent for o in outcomes) == 4 * sum(
+        item.size for r in _requests(_service(), 10) for item in r.items)
+
+
+def test_other_errors_stop_at_the_time_budget_of_their_backoffs():
+    clock = FakeClock()
+    clock.now = 100.0
+    plan = {"/p%03d" % p: ["InternalFailureException"] * 100 for p in range(10)}
+    # Backoffs 0.1, 0.2, 0.4: past 0.5 s of budget at the third failure.
+    loop = _loop("error-budget", fakes.SiteWiseEntryErrors(plan), clock, max_attempts=100,
+                 max_retry_seconds=0.5)
+    outcomes = _run(loop, _requests(_service(), 10))
+    assert {(s.attempts, s.stage) for o in outcomes for s in o.failed} == {
+        (3, Stage.RETRIES_EXHAUSTED)}
+    assert len(fakes.calls("error-budget")) == 3
+
+
+def test_a_rate_cap_spaces_the_starts_and_the_wait_counts_as_throttled():
+    clock = FakeClock()
+    service = _service()
+    fakes.reset("capped")
+    sent_at = []
+
+    def accept(method, kwargs, number):
+        sent_at.append(clock.now)
+        return {"errorEntries": []}
+
+    retry = RetryConfig()
+    loop = SendLoop(service, RequestSender(service, retry, clock=clock),
+                    fakes.FakeClient("capped", accept), InlineExecutor(), FixedConcurrency(4),
+                    retry, caps=RequestRateCaps(2.0, None, clock=clock), clock=clock,
+                    random=lambda: 1.0, max_pending_items=10_000)
+    outcomes = _run(loop, _requests(service, 50))  # 5 requests
+    # A burst of two, then one every half second.
+    assert sent_at == [0.0, 0.0, 0.5, 1.0, 1.5]
+    assert sum(len(o.written) for o in outcomes) == 500
+    assert sum(o.throttled_seconds for o in outcomes) == pytest.approx(1.5)
