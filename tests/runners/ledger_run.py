@@ -23,7 +23,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms import window
-from apache_beam.transforms.periodicsequence import PeriodicImpulse, RebaseMode
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
 from beam_batchput.emulator import FaultConfig
 from beam_batchput.writers import WRITERS
@@ -135,14 +135,11 @@ def build(pipeline: beam.Pipeline, endpoint_url: str, records: int, folder: str,
           streaming: bool = False, ticks: int = 10, fire_interval: float = 0.3,
           window_seconds: float = 1.0, allowed_lateness: float = 0.0,
           max_buffering_seconds: Optional[float] = None,
-          counts_folder: Optional[str] = None, from_first_tick: bool = False) -> None:
+          counts_folder: Optional[str] = None) -> None:
     """The five writers on ``records`` records, bounded (``Create``) or unbounded
     (``PeriodicImpulse`` in fixed windows); outputs kept in ``folder``. In streaming,
     ``counts_folder`` also keeps per-window counts of inputs and outputs
-    (:func:`window_counts`); ``max_buffering_seconds`` overrides the harness's 0.5 s.
-    ``from_first_tick`` times the ticks from when the worker first runs the source, not
-    from now (``RebaseMode.REBASE_ALL``): the stream then spans ``ticks * fire_interval``
-    seconds of the running job however long the runner takes to deploy it."""
+    (:func:`window_counts`); ``max_buffering_seconds`` overrides the harness's 0.5 s."""
     settings = harness.RunSettings(records=records, max_attempts=4)
     kwargs = harness.writer_kwargs(endpoint_url, settings)
     if max_buffering_seconds is not None:
@@ -152,9 +149,7 @@ def build(pipeline: beam.Pipeline, endpoint_url: str, records: int, folder: str,
         tagged = (pipeline
                   | "Ticks" >> PeriodicImpulse(data=list(range(ticks)),
                                                start_timestamp=time.time(),
-                                               fire_interval=fire_interval,
-                                               rebase=RebaseMode.REBASE_ALL if from_first_tick
-                                               else RebaseMode.REBASE_NONE)
+                                               fire_interval=fire_interval)
                   | "Records" >> beam.ParDo(_Records(-(-records // ticks), records, t0)))
         windowing = window.FixedWindows(window_seconds)
     else:
