@@ -167,10 +167,16 @@ def batch_fn_class(bounded: bool, tag: str,
                 timer_set.write(True)
             yield from self._add(element[1], window, buffer, count, next_check, window_end)
 
-        # The window's end and the buffering bound flush alike.
+        # The window's end and the buffering bound flush alike. The window's end
+        # also clears the buffering timer: a pending processing-time timer holds
+        # the watermark at its record's timestamp, and a runner that stops its
+        # processing-time service at the end of input (Flink) would otherwise
+        # wait for that hold forever.
         @on_timer(window_spec)
         def _on_window_end(self, buffer=buffer, count=count, next_check=next_check,
-                           timer_set=timer_set) -> Iterator[Request]:
+                           timer_set=timer_set,
+                           buffering=beam.DoFn.TimerParam(buffering_spec)) -> Iterator[Request]:
+            buffering.clear()
             yield from self._flush(buffer, count, next_check, timer_set)
 
         @on_timer(buffering_spec)

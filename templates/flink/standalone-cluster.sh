@@ -6,6 +6,8 @@
 #
 #   FLINK_HOME=.engines/flink-1.19.3 templates/flink/standalone-cluster.sh start DIR
 #   templates/flink/standalone-cluster.sh stop DIR
+#   templates/flink/standalone-cluster.sh start-taskmanager DIR    (again, after it died)
+#   templates/flink/standalone-cluster.sh start-worker-pool DIR    (again, after it died)
 #
 # DIR holds the configuration, logs and pid files. Settings (environment):
 #   FLINK_REST_PORT (8081)   the JobManager's REST port (what --flink_master names)
@@ -19,8 +21,9 @@
 # JVMs are started with java directly, with the module flags Java 17 needs.
 set -euo pipefail
 
-command=${1:?usage: standalone-cluster.sh start|stop DIR}
-dir=${2:?usage: standalone-cluster.sh start|stop DIR}
+usage="usage: standalone-cluster.sh start|stop|start-taskmanager|start-worker-pool DIR"
+command=${1:?$usage}
+dir=${2:?$usage}
 mkdir -p "$dir/conf" "$dir/log"
 dir=$(cd "$dir" && pwd)
 
@@ -38,14 +41,20 @@ if [ "$command" = stop ]; then
     stop_one worker-pool; stop_one taskmanager; stop_one jobmanager
     exit 0
 fi
-[ "$command" = start ] || { echo "unknown command $command (start|stop)" >&2; exit 2; }
+case "$command" in
+    start|start-taskmanager|start-worker-pool) ;;
+    *) echo "unknown command $command; $usage" >&2; exit 2 ;;
+esac
+if [ "$command" != start ] && [ ! -f "$dir/conf/config.yaml" ]; then
+    echo "$dir has no cluster configuration: run start first" >&2; exit 2
+fi
 
 : "${FLINK_HOME:?set FLINK_HOME to a Flink distribution (lib/flink-dist-*.jar)}"
 ls "$FLINK_HOME"/lib/flink-dist-*.jar >/dev/null
 rest_port=${FLINK_REST_PORT:-8081}
 rpc_port=${FLINK_RPC_PORT:-6123}
 
-cat > "$dir/conf/config.yaml" <<YAML
+[ "$command" = start ] && cat > "$dir/conf/config.yaml" <<YAML
 jobmanager.rpc.address: 127.0.0.1
 jobmanager.rpc.port: $rpc_port
 jobmanager.bind-host: 127.0.0.1
@@ -61,7 +70,7 @@ parallelism.default: 1
 io.tmp.dirs: $dir/tmp
 ${FLINK_EXTRA_CONFIG:-}
 YAML
-cat > "$dir/conf/log4j.properties" <<'PROPS'
+[ "$command" = start ] && cat > "$dir/conf/log4j.properties" <<'PROPS'
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = MainAppender
 appender.main.name = MainAppender
@@ -89,9 +98,17 @@ java_opts=(
 
 start_one() {  # start_one NAME COMMAND...: in a session of its own, pid in DIR/NAME.pid
     local name=$1; shift
-    setsid "$@" > "$dir/log/$name.out" 2>&1 < /dev/null &
+    setsid "$@" >> "$dir/log/$name.out" 2>&1 < /dev/null &
     echo $! > "$dir/$name.pid"
 }
+start_worker_pool() {
+    start_one worker-pool "${PYTHON:-python3}" -m apache_beam.runners.worker.worker_pool_main \
+        --service_port="${WORKER_POOL_PORT:?set WORKER_POOL_PORT}"
+}
+if [ "$command" = start-worker-pool ]; then
+    start_worker_pool
+    exit 0
+fi
 
 # Flink's own memory model sizes each JVM (what bin/jobmanager.sh and bin/taskmanager.sh
 # do): BashJavaUtils prints the JVM flags and the dynamic properties for this config.
@@ -100,9 +117,8 @@ resource_params() {  # resource_params GET_JM_RESOURCE_PARAMS|GET_TM_RESOURCE_PA
         org.apache.flink.runtime.util.bash.BashJavaUtils "$1" --configDir "$dir/conf" \
         | sed -n 's/^BASH_JAVA_UTILS_EXEC_RESULT://p'
 }
-mapfile -t jm < <(resource_params GET_JM_RESOURCE_PARAMS)
 mapfile -t tm < <(resource_params GET_TM_RESOURCE_PARAMS)
-[ "${#jm[@]}" -ge 2 ] && [ "${#tm[@]}" -ge 2 ] || { echo "BashJavaUtils gave no resource parameters" >&2; exit 1; }
+[ "${#tm[@]}" -ge 2 ] || { echo "BashJavaUtils gave no resource parameters" >&2; exit 1; }
 
 run_java() {  # run_java NAME JVM_FLAGS MAIN_CLASS DYNAMIC_PROPERTIES
     local name=$1 jvm=$2 main=$3 props=$4
@@ -111,11 +127,18 @@ run_java() {  # run_java NAME JVM_FLAGS MAIN_CLASS DYNAMIC_PROPERTIES
         -Dlog4j.configurationFile="file:$dir/conf/log4j.properties" \
         -classpath "$FLINK_HOME/lib/*" "$main" --configDir "$dir/conf" $props
 }
+run_taskmanager() {
+    run_java taskmanager "${tm[0]}" org.apache.flink.runtime.taskexecutor.TaskManagerRunner \
+        "${tm[1]}"
+}
+if [ "$command" = start-taskmanager ]; then
+    run_taskmanager
+    exit 0
+fi
+mapfile -t jm < <(resource_params GET_JM_RESOURCE_PARAMS)
+[ "${#jm[@]}" -ge 2 ] || { echo "BashJavaUtils gave no resource parameters" >&2; exit 1; }
 run_java jobmanager "${jm[0]}" \
     org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint "${jm[1]}"
-run_java taskmanager "${tm[0]}" org.apache.flink.runtime.taskexecutor.TaskManagerRunner "${tm[1]}"
-if [ -n "${WORKER_POOL_PORT:-}" ]; then
-    start_one worker-pool "${PYTHON:-python3}" -m apache_beam.runners.worker.worker_pool_main \
-        --service_port="$WORKER_POOL_PORT"
-fi
+run_taskmanager
+[ -z "${WORKER_POOL_PORT:-}" ] || start_worker_pool
 echo "Flink REST on http://127.0.0.1:$rest_port; logs in $dir/log; stop: $0 stop $dir"

@@ -82,14 +82,15 @@ NEEDS = {"prism": ("prism",),
          "flink-cluster": ("flink-dist",),
          "flink": ("flink-job-server",),
          "flink-standalone": ("flink-job-server", "flink-dist"),
-         # The unbounded pipelines on Flink (embedded and standalone): they write every
-         # record but do not reach DONE here (docs/RUNNERS.md), so CI opts out of them.
+         # The unbounded pipelines on Flink (embedded and standalone) (docs/RUNNERS.md).
          "flink-stream": ("flink-job-server", "flink-dist"),
          # Submission paths to the standalone cluster: a staging folder the TaskManager
          # does not see, a shared one, and the uber jar (which needs one job server jar);
          # the SDK container's entry point (boot) is what fetches the staged artifacts.
          "flink-submission": ("flink-job-server", "flink-job-server-jar", "flink-dist",
                               "python-boot"),
+         # The crashes under checkpointing on the standalone cluster (minutes each).
+         "flink-faults": ("flink-job-server", "flink-dist"),
          "spark": ("spark-job-server",)}
 
 if FLINK_MINOR not in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -65,6 +66,51 @@ def log_tail(folder: str) -> str:
     return "\n".join(tails)
 
 
+def wait_for_slots(folder: str, rest_port: int, slots: int) -> None:
+    """Waits (at most READY_SECONDS) until one TaskManager has registered ``slots`` slots."""
+    deadline = time.monotonic() + READY_SECONDS
+    while True:
+        seen = overview(rest_port)
+        if seen and seen.get("taskmanagers") == 1 and seen.get("slots-total") == slots:
+            return
+        for name in ("jobmanager", "taskmanager"):
+            if not alive(pid_of(folder, name)):
+                raise AssertionError("%s exited:\n%s" % (name, log_tail(folder)))
+        if time.monotonic() > deadline:
+            raise AssertionError("no TaskManager with %d slots after %.0f s (%s):\n%s" % (
+                slots, READY_SECONDS, seen, log_tail(folder)))
+        time.sleep(0.5)
+
+
+def kill(folder: str, name: str, timeout: float = 30.0) -> int:
+    """SIGKILLs the process group of ``name`` (``taskmanager``, ``worker-pool``) as a
+    crash would, and waits until it is gone; returns its pid."""
+    pid = pid_of(folder, name)
+    assert alive(pid), "%s is not running" % name
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError("%s (pid %d) still running %.0f s after SIGKILL"
+                                 % (name, pid, timeout))
+        time.sleep(0.1)
+    return pid
+
+
+def restart(running: Dict[str, object], name: str) -> int:
+    """Starts ``name`` (``taskmanager`` or ``worker-pool``) again in the cluster ``running``
+    (what :func:`cluster` yields) with ``standalone-cluster.sh start-<name>``; returns its pid."""
+    folder = str(running["folder"])
+    started = subprocess.run(["bash", SCRIPT, "start-%s" % name, folder], env=running["env"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    if started.returncode != 0:
+        raise AssertionError("standalone-cluster.sh start-%s exited %d:\n%s%s" % (
+            name, started.returncode, started.stdout, started.stderr))
+    pid = pid_of(folder, name)
+    assert alive(pid), "%s did not start:\n%s" % (name, log_tail(folder))
+    return pid
+
+
 @contextlib.contextmanager
 def cluster(folder: str, slots: int = 2, worker_pool_port: Optional[int] = None,
             extra_config: str = "") -> Iterator[Dict[str, object]]:
@@ -82,19 +128,8 @@ def cluster(folder: str, slots: int = 2, worker_pool_port: Optional[int] = None,
         if started.returncode != 0:
             raise AssertionError("standalone-cluster.sh start exited %d:\n%s%s" % (
                 started.returncode, started.stdout, started.stderr))
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            seen = overview(rest)
-            if seen and seen.get("taskmanagers") == 1 and seen.get("slots-total") == slots:
-                break
-            for name in ("jobmanager", "taskmanager"):
-                if not alive(pid_of(folder, name)):
-                    raise AssertionError("%s exited:\n%s" % (name, log_tail(folder)))
-            if time.monotonic() > deadline:
-                raise AssertionError("no TaskManager with %d slots after %.0f s (%s):\n%s" % (
-                    slots, READY_SECONDS, seen, log_tail(folder)))
-            time.sleep(0.5)
-        yield {"rest_port": rest, "rpc_port": rpc, "folder": folder}
+        wait_for_slots(folder, rest, slots)
+        yield {"rest_port": rest, "rpc_port": rpc, "folder": folder, "env": env}
     finally:
         pids = [pid_of(folder, n) for n in ("jobmanager", "taskmanager", "worker-pool")]
         subprocess.run(["bash", SCRIPT, "stop", folder], capture_output=True, timeout=60,

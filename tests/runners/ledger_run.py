@@ -92,13 +92,58 @@ class _Records(beam.DoFn):
                                           timestamp)
 
 
+class _InWindow(beam.DoFn):
+    """``((service, kind), count)`` → ``[service, kind, window start, count]``."""
+
+    def process(self, keyed: Any, window=beam.DoFn.WindowParam) -> Iterator[Any]:
+        (service, kind), count = keyed
+        yield [service, kind, float(window.start), count]
+
+
+def _count_per_window(tagged: beam.PCollection, results: Mapping[str, Any],
+                      window_seconds: float, folder: str) -> None:
+    """Counts, per service and fixed window, the records sent to the writers and their
+    receipts and dead letters, each with a windowed ``CombinePerKey`` (allowed lateness 0:
+    output the runner deems late is dropped, not counted); keeps the counts in ``folder``."""
+    counted = [tagged
+               | "Window-sent" >> beam.WindowInto(window.FixedWindows(window_seconds))
+               | "Key-sent" >> beam.Map(lambda r: ((r[0], "sent"), 1))]
+    for service, result in results.items():
+        name = WRITERS[service].short_name
+        for kind in ("written", "failed"):
+            counted.append(getattr(result, kind) | "Key-%s-%s" % (kind, name) >> beam.Map(
+                lambda _, s=service, k=kind: ((s, k), 1)))
+    _ = (counted
+         | "All-counts" >> beam.Flatten()
+         | "Count-per-window" >> beam.CombinePerKey(sum)
+         | "With-window" >> beam.ParDo(_InWindow())
+         | "Keep-counts" >> beam.ParDo(_KeepInFiles(folder, "window")))
+
+
+def window_counts(folder: str) -> Dict[Tuple[str, float], Dict[str, int]]:
+    """(service, window start) → {"sent"|"written"|"failed": count}, as the pipeline
+    counted them (:func:`_count_per_window`); a count emitted twice is an error."""
+    counts: Dict[Tuple[str, float], Dict[str, int]] = collections.defaultdict(dict)
+    for _, (service, kind, start, count) in read_outputs(folder):
+        assert kind not in counts[(service, start)], (
+            "window %s of %s counted twice for %s" % (start, service, kind))
+        counts[(service, start)][kind] = count
+    return dict(counts)
+
+
 def build(pipeline: beam.Pipeline, endpoint_url: str, records: int, folder: str,
           streaming: bool = False, ticks: int = 10, fire_interval: float = 0.3,
-          window_seconds: float = 1.0, allowed_lateness: float = 0.0) -> None:
+          window_seconds: float = 1.0, allowed_lateness: float = 0.0,
+          max_buffering_seconds: Optional[float] = None,
+          counts_folder: Optional[str] = None) -> None:
     """The five writers on ``records`` records, bounded (``Create``) or unbounded
-    (``PeriodicImpulse`` in fixed windows); outputs kept in ``folder``."""
+    (``PeriodicImpulse`` in fixed windows); outputs kept in ``folder``. In streaming,
+    ``counts_folder`` also keeps per-window counts of inputs and outputs
+    (:func:`window_counts`); ``max_buffering_seconds`` overrides the harness's 0.5 s."""
     settings = harness.RunSettings(records=records, max_attempts=4)
     kwargs = harness.writer_kwargs(endpoint_url, settings)
+    if max_buffering_seconds is not None:
+        kwargs["max_buffering_seconds"] = max_buffering_seconds
     t0 = time.time() - 3600
     if streaming:
         tagged = (pipeline
@@ -115,6 +160,9 @@ def build(pipeline: beam.Pipeline, endpoint_url: str, records: int, folder: str,
                                                         allowed_lateness=allowed_lateness)
         windowing = None
     results = harness.write_each(tagged, lambda s: WRITERS[s].writer(**kwargs), windowing)
+    if counts_folder is not None:
+        assert streaming and not allowed_lateness, "per-window counts are for on-time streams"
+        _count_per_window(tagged, results, window_seconds, counts_folder)
     for service, result in results.items():
         name = WRITERS[service].short_name
         _ = result.written | "Keep-w-%s" % name >> beam.ParDo(_KeepInFiles(folder, "written"))
@@ -162,3 +210,43 @@ def assert_clean(book: harness.Ledger, records: int) -> None:
         assert book.written[service] > 0, (service, book.written)
     assert sum(sum(c.values()) for c in book.dead_letters.values()) > 0, book.dead_letters
     assert sum(book.retried.values()) > 0, book.retried
+
+
+def record_of(kind: str, fields: Sequence[Any]) -> Tuple[str, int]:
+    """(service, record number) of one kept output."""
+    service, record = (fields[0], fields[4]) if kind == "written" else (fields[1], fields[0])
+    return service, harness.number_of(service, record)
+
+
+def replayed_ledger(records: int, folder: str, emulator: Any,
+                    metrics: Mapping[str, Mapping[str, int]]
+                    ) -> Tuple[harness.Ledger, Dict[str, Dict[str, int]]]:
+    """The ledger of a run that a runner restored from a checkpoint and replayed.
+
+    A restore replays what came after the checkpoint, so the outputs kept since then
+    are emitted again (at least once, not exactly once): a record may have several
+    outputs. Each record's outputs are reduced to one (a receipt if it has any, else a
+    dead letter) and the harness then checks the rest as for any run: every record in
+    an output, stored once (each service's own idempotency absorbs the re-sent
+    requests), every dead letter's reason in the request log. The re-emissions are
+    returned per service, not hidden: ``records`` with more than one output, the
+    ``extra`` outputs, and ``receipt_and_dead_letter`` (dead-lettered on one pass,
+    written on the other).
+    """
+    kept: Dict[Tuple[str, int], List[Tuple[str, Tuple[Any, ...]]]] = collections.defaultdict(list)
+    for kind, fields in read_outputs(folder):
+        kept[record_of(kind, fields)].append((kind, fields))
+    replays = {s: collections.Counter() for s in SERVICES}
+    once = []
+    for (service, _), outputs in sorted(kept.items()):
+        kinds = {kind for kind, _ in outputs}
+        if len(outputs) > 1:
+            replays[service]["records"] += 1
+            replays[service]["extra"] += len(outputs) - 1
+            replays[service]["receipt_and_dead_letter"] += kinds == {"written", "failed"}
+        once.append(next(o for o in outputs if o[0] == "written") if "written" in kinds
+                    else outputs[0])
+    expected = {s: {n for n in range(records) if SERVICES[n % 5] == s} for s in SERVICES}
+    book = harness.check(expected, once, emulator.snapshot(), emulator.requests(), metrics,
+                         max_attempts=4)
+    return book, {s: dict(c) for s, c in replays.items()}

@@ -28,10 +28,13 @@ from tests.conftest import stop_process_group
 
 RECORDS = 200
 RUN_SECONDS = 240.0
-# Without --shutdown_sources_after_idle_ms no window fired here in 240 s (Flink's Impulse
-# source holds the watermark until it shuts down, by default never); with it, every record
-# is written but the job has not reached DONE here (docs/RUNNERS.md).
+# An unbounded stream on Flink ends only when its sources do: Beam's Impulse source stays
+# up (for checkpoints) until --shutdown_sources_after_idle_ms, by default never. Once it
+# and PeriodicImpulse end, every operator flushes and the job reaches DONE (docs/RUNNERS.md).
 STREAM = ["--streaming", "--checkpointing_interval=1000", "--shutdown_sources_after_idle_ms=1000"]
+# Streaming writers flush at the window's end, not by the buffering bound: the per-window
+# counts then check that Flink holds the watermark for the window-end output.
+STREAM_BUFFERING_SECONDS = 30.0
 
 
 READY_SECONDS = 120.0
@@ -45,9 +48,30 @@ def flink_server(worker_env) -> str:
 
 def _run(flags: List[str], emulator, folder: str, streaming: bool) -> ledger_run.harness.Ledger:
     pipeline = beam.Pipeline(options=PipelineOptions(flags + (STREAM if streaming else [])))
-    ledger_run.build(pipeline, emulator.endpoint_url, RECORDS, folder, streaming=streaming)
+    outputs, counts = os.path.join(folder, "outputs"), os.path.join(folder, "counts")
+    if streaming:
+        ledger_run.build(pipeline, emulator.endpoint_url, RECORDS, outputs, streaming=True,
+                         max_buffering_seconds=STREAM_BUFFERING_SECONDS, counts_folder=counts)
+    else:
+        ledger_run.build(pipeline, emulator.endpoint_url, RECORDS, outputs)
     result = ledger_run.run(pipeline, RUN_SECONDS)
-    return ledger_run.ledger(RECORDS, folder, emulator, ledger_run.metrics_of(result))
+    if streaming:
+        assert_every_output_on_time(ledger_run.window_counts(counts))
+    return ledger_run.ledger(RECORDS, outputs, emulator, ledger_run.metrics_of(result))
+
+
+def assert_every_output_on_time(counts) -> None:
+    """Per service and window, the receipts and dead letters a windowed combine downstream
+    counted (it drops late output) equal the records sent in that window."""
+    print("per-window counts (service, window start): sent / written / failed")
+    for (service, start), seen in sorted(counts.items()):
+        print("  %-14s %.1f  %3d / %3d / %3d" % (service, start, seen.get("sent", 0),
+                                               seen.get("written", 0), seen.get("failed", 0)))
+    assert sum(seen.get("sent", 0) for seen in counts.values()) == RECORDS, counts
+    late = {key: seen for key, seen in counts.items()
+            if seen.get("sent", 0) != seen.get("written", 0) + seen.get("failed", 0)}
+    assert late == {}, "outputs missing downstream (late and dropped?): %s" % late
+    assert len({start for _, start in counts}) > 1, "the stream spanned one window only"
 
 
 @contextlib.contextmanager
@@ -86,7 +110,7 @@ def test_embedded_flink_parallelism_2(flink_server, streaming, emulator_factory,
     with job_server("[local]", str(tmp_path / "server")) as endpoint:
         book = _run(["--runner=PortableRunner", "--job_endpoint=%s" % endpoint,
                      "--parallelism=2", "--environment_type=LOOPBACK"],
-                    emulator, str(tmp_path / "out"), streaming)
+                    emulator, str(tmp_path), streaming)
     ledger_run.assert_clean(book, RECORDS)
 
 
@@ -106,6 +130,6 @@ def test_standalone_flink_parallelism_2_external_workers(flink_server, streaming
         book = _run(["--runner=PortableRunner", "--job_endpoint=%s" % endpoint,
                      "--parallelism=2", "--environment_type=EXTERNAL",
                      "--environment_config=127.0.0.1:%d" % pool],
-                    emulator, str(tmp_path / "out"), streaming)
+                    emulator, str(tmp_path), streaming)
         assert time.monotonic() - started < RUN_SECONDS
     ledger_run.assert_clean(book, RECORDS)

@@ -72,9 +72,13 @@ class _Cell:
 class _Timer:
     def __init__(self) -> None:
         self.fires_at: List[Timestamp] = []
+        self.cleared = 0
 
     def set(self, when: Timestamp) -> None:
         self.fires_at.append(when)
+
+    def clear(self) -> None:
+        self.cleared += 1
 
 
 class _State:
@@ -130,6 +134,8 @@ class _Driver:
         kwargs: Dict[str, Any] = dict(buffer=s.buffer, count=s.count, next_check=s.next_check)
         if not self.bounded:
             kwargs["timer_set"] = s.timer_set
+            if timer == "_on_window_end":
+                kwargs["buffering"] = s.buffering
         requests = list(getattr(self.fn, timer)(**kwargs))
         self._check_limits(requests)
         self.sent.extend(_ids(requests))
@@ -264,8 +270,11 @@ def test_streaming_sets_the_buffering_bound_once_per_fill_from_the_clock():
     fed.append(_item("a", 2))
     driver.add(fed[-1:])
     assert driver.state.buffering.fires_at[-1] == Timestamp.of(1010.0) + Duration.of(5.0)
+    assert driver.state.buffering.cleared == 0
     driver.fire("_on_window_end")
     assert driver.state.timer_set.read() is None
+    # The window's end clears the pending buffering timer and its watermark hold.
+    assert driver.state.buffering.cleared == 1
     _assert_ledger(driver.sent, fed)
 
 
