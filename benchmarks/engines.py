@@ -45,6 +45,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 import apache_beam as beam
 import grpc
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability import job_server
 from apache_beam.runners.runner import PipelineState
 
 from beam_batchput.writers import WRITERS
@@ -162,6 +163,26 @@ def flink_job_server(flink_master: str, folder: str, extra: List[str] = ()) -> I
         yield "127.0.0.1:%d" % port
 
 
+@contextlib.contextmanager
+def _beams_job_servers_stopped() -> Iterator[None]:
+    """Stops, when the block ends, the job servers Beam starts for a runner in it (Prism's
+    binary); Beam itself would stop them only when this interpreter exits."""
+    started: List[job_server.StopOnExitJobServer] = []
+    start = job_server.StopOnExitJobServer.start
+
+    def recording_start(server: job_server.StopOnExitJobServer) -> str:
+        started.append(server)
+        return start(server)
+
+    job_server.StopOnExitJobServer.start = recording_start
+    try:
+        yield
+    finally:
+        job_server.StopOnExitJobServer.start = start
+        for server in started:
+            server.stop()
+
+
 def _flink_flags(endpoint: str, pool: str, parallelism: int) -> List[str]:
     return ["--runner=PortableRunner", "--job_endpoint=%s" % endpoint,
             "--parallelism=%d" % parallelism, "--sdk_worker_parallelism=%d" % parallelism,
@@ -174,7 +195,8 @@ def engine_flags(name: str, folder: str) -> Iterator[List[str]]:
     if name == DIRECT:
         yield ["--runner=FnApiRunner"]
     elif name == "Prism":
-        yield ["--runner=PrismRunner", "--prism_location=%s" % engines.prism_path()]
+        with _beams_job_servers_stopped():
+            yield ["--runner=PrismRunner", "--prism_location=%s" % engines.prism_path()]
     elif name.startswith("Flink embedded"):
         with worker_pool(folder) as pool, flink_job_server("[local]", folder) as endpoint:
             yield _flink_flags(endpoint, pool, int(name[-1]))
@@ -198,7 +220,9 @@ def _worker_environment() -> None:
         os.environ[variable] = os.pathsep.join([first] + [p for p in paths if p != first])
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
+    """Runs the benchmark and prints its table; returns each engine's rates (or why it
+    did not run)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=20000)
     parser.add_argument("--engine", action="append", choices=list(ENGINES),
@@ -206,7 +230,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     # A TERM (timeout, Ctrl-C of a wrapper) unwinds like an error, so every process this
     # started is stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     chosen = [name for name in ENGINES if name == DIRECT or not args.engine
               or name in args.engine]
     _worker_environment()
@@ -236,6 +260,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             load.append(os.getloadavg()[0])
     finally:
         emulator.stop()
+        signal.signal(signal.SIGTERM, previous)
     base = results[DIRECT]
     print("WriteToSiteWise, 50 ms per request, %d and %d points; 1-minute load average %s "
           "(%d cores)" % (args.points, 2 * args.points, " → ".join("%.1f" % x for x in load),
@@ -253,6 +278,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     print("(points/s; sending: first request to last answer at the emulator, 2N run; steady: "
           "N / (t(2N) - t(N)); whole: 2N run, start-up included; ratios to the DirectRunner's "
           "sending and steady rates; first s: run() to the first request, 2N run)")
+    return results
 
 
 if __name__ == "__main__":
