@@ -16,13 +16,17 @@ process, ``latency_ms=50``), whose request log times every request. Three rates:
 - *sending*: the points of the 2N run ÷ the time from the first request's arrival at the
   emulator to the last one's answer: the writer's rate while it sends, start-up (job
   submission, workers, the first stage's records) and tear-down excluded;
-- *steady*: N ÷ (t(2N) − t(N)) over whole runs (``benchmarks.run._rates``): start-up
+- *steady*: N ÷ (t(2N) − t(N)) over whole runs (as figure 3, ``benchmarks.run._rates``): start-up
   cancels out if it is the same in both runs, whatever the engine does before sending
-  (a stage that must finish first) is included;
+  (a stage that must finish first) is included; ``-`` when the 2N run took no longer
+  than the N run (start-up varied by more than N points take);
 - *whole*: 2N ÷ the whole 2N run, start-up included.
 
 Printed with the ratio of each engine's sending and steady rates to the DirectRunner's,
-the seconds from ``run()`` to the first request, and the load average. Every process
+the seconds from ``run()`` to the first request, and the load average. The load of a
+shared machine drifts within minutes, so before each engine's runs the DirectRunner
+writes 2N points once more and the engine's sending rate is also given as a ratio to
+that neighbouring figure (``ratio b``). Every process
 the benchmark starts (emulator, job server, worker pool, cluster) it stops. An engine
 that is not here is printed as not run, with the fetch's reason.
 """
@@ -61,6 +65,7 @@ ENGINES = {DIRECT: None,
            "Flink embedded, parallelism 1": "flink",
            "Flink embedded, parallelism 2": "flink",
            "Flink standalone, parallelism 2": "flink-standalone"}
+DIRECT_FLAGS = ["--runner=FnApiRunner"]
 READY_SECONDS = 180.0
 RUN_SECONDS = 900.0
 
@@ -103,10 +108,10 @@ def rates(build: Callable[[int], beam.Pipeline], n: int, endpoint_url: str) -> D
     """The three rates (module docstring) from runs at n and 2n points."""
     small = measure(build(n), n, endpoint_url)
     large = measure(build(2 * n), 2 * n, endpoint_url)
-    whole = 2 * n / large["wall"]
     difference = large["wall"] - small["wall"]
-    return {"sending": large["sending"], "steady": n / difference if difference > 0 else whole,
-            "whole": whole, "first_request": large["first_request"],
+    # None when the start-up varied by more than n points take: no steady rate to be had.
+    return {"sending": large["sending"], "steady": n / difference if difference > 0 else None,
+            "whole": 2 * n / large["wall"], "first_request": large["first_request"],
             "requests": large["requests"]}
 
 
@@ -137,8 +142,9 @@ def _session(command: List[str], log_path: str) -> Iterator[subprocess.Popen]:
 def worker_pool(folder: str) -> Iterator[str]:
     """Beam's Python worker pool (one process per worker it is asked for)."""
     port = flink_cluster.free_port()
+    log_path = os.path.join(folder, "worker-pool-%d.log" % port)
     with _session([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                   "--service_port=%d" % port], os.path.join(folder, "worker-pool.log")) as pool:
+                   "--service_port=%d" % port], log_path) as pool:
         _wait_for_port(port, pool, "the worker pool")
         yield "127.0.0.1:%d" % port
 
@@ -193,7 +199,7 @@ def _flink_flags(endpoint: str, pool: str, parallelism: int) -> List[str]:
 def engine_flags(name: str, folder: str) -> Iterator[List[str]]:
     """The pipeline flags of engine ``name``, with whatever it needs running meanwhile."""
     if name == DIRECT:
-        yield ["--runner=FnApiRunner"]
+        yield DIRECT_FLAGS
     elif name == "Prism":
         with _beams_job_servers_stopped():
             yield ["--runner=PrismRunner", "--prism_location=%s" % engines.prism_path()]
@@ -256,7 +262,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
                 results[name] = "not run: %s" % reason[:150]
                 continue
             with engine_flags(name, folder) as flags:
+                # The DirectRunner again, right before this engine (its services already
+                # up): the load of a shared machine drifts within minutes.
+                beside = None if name == DIRECT else measure(
+                    build(DIRECT_FLAGS)(2 * args.points), 2 * args.points,
+                    emulator.endpoint_url)["sending"]
                 results[name] = rates(build(flags), args.points, emulator.endpoint_url)
+                results[name]["beside"] = beside or results[name]["sending"]
             load.append(os.getloadavg()[0])
     finally:
         emulator.stop()
@@ -265,19 +277,24 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     print("WriteToSiteWise, 50 ms per request, %d and %d points; 1-minute load average %s "
           "(%d cores)" % (args.points, 2 * args.points, " → ".join("%.1f" % x for x in load),
                           os.cpu_count()))
-    print("%-32s %9s %9s %9s %8s %8s %8s" % ("engine", "sending", "steady", "whole",
-                                             "ratio s", "ratio st", "first s"))
+    print("%-32s %9s %9s %9s %8s %8s %8s %9s %8s" % (
+        "engine", "sending", "steady", "whole", "ratio s", "ratio st", "first s",
+        "DR beside", "ratio b"))
     for name, rate in results.items():
         if isinstance(rate, str):
             print("%-32s %s" % (name, rate))
             continue
-        print("%-32s %9.0f %9.0f %9.0f %8.2f %8.2f %8.1f" % (
-            name, rate["sending"], rate["steady"], rate["whole"],
-            rate["sending"] / base["sending"], rate["steady"] / base["steady"],
-            rate["first_request"]))
+        steady = rate["steady"] and base["steady"]
+        print("%-32s %9.0f %9s %9.0f %8.2f %8s %8.1f %9.0f %8.2f" % (
+            name, rate["sending"], "%.0f" % rate["steady"] if rate["steady"] else "-",
+            rate["whole"], rate["sending"] / base["sending"],
+            "%.2f" % (rate["steady"] / base["steady"]) if steady else "-",
+            rate["first_request"], rate["beside"], rate["sending"] / rate["beside"]))
     print("(points/s; sending: first request to last answer at the emulator, 2N run; steady: "
           "N / (t(2N) - t(N)); whole: 2N run, start-up included; ratios to the DirectRunner's "
-          "sending and steady rates; first s: run() to the first request, 2N run)")
+          "sending and steady rates; first s: run() to the first request, 2N run; DR beside: "
+          "the DirectRunner's sending rate in a 2N run just before the engine's, ratio b: "
+          "sending to it)")
     return results
 
 
