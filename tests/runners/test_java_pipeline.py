@@ -4,8 +4,8 @@ Part of the engine tier (``make test-runners``); ``BEAM_BATCHPUT_SKIP_ENGINES=ja
 opts out. It needs what ``make engines`` fetched for Flink (Beam Java 2.62.0 in
 ``.engines/m2``), a JDK 17 and Maven: without them it fails with the reason. The first
 build fetches the rest of the program's Beam Java artifacts (the Python extension, the
-portable runner; about 100 MB) from Maven Central into that same repository, then the
-test takes about a minute. ``java/build.sh`` is what it, or a CI job, calls to build;
+portable runner) from Maven Central into that same repository; the test then took about
+3 minutes here on 2 loaded cores, the Maven build included. ``java/build.sh`` is what it, or a CI job, calls to build;
 ``MAVEN_REPO`` points Maven at another local repository than ``.engines/m2``.
 
 What runs: the Java program in ``java/`` (Beam Java, PortableRunner) expands
@@ -38,7 +38,6 @@ from tests.integration.test_portability import (  # noqa: F401 # fixtures
     worker_env,
     worker_pool,
 )
-
 from tests.runners import engines
 from tests.runners.conftest import require
 
