@@ -6,7 +6,8 @@
 # .venv-min with the oldest apache-beam, boto3/botocore and fastavro setup.py
 # admits and runs the unit and contract tests there; `make engines` fetches
 # Prism, Flink and Spark into .engines/ and `make test-runners` runs the writers
-# on them (docs/RUNNERS.md).
+# on them (docs/RUNNERS.md); `make bench-engines` measures the SiteWise writer on
+# each engine (BENCHMARKS.md), apart from `make bench`, which needs no engines.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,8 @@ MIN_VENV ?= .venv-min
 MIN_BIN := $(MIN_VENV)/bin
 MIN_STAMP := $(MIN_VENV)/.installed
 
-.PHONY: test quick test-min unit demo bench soak coverage mutate clean engines test-runners schemas
+.PHONY: test quick test-min unit demo bench soak coverage mutate clean engines test-runners schemas \
+	bench-engines
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +92,10 @@ engines: $(STAMP)
 # `make engines` could not fetch fails it, unless BEAM_BATCHPUT_SKIP_ENGINES names it.
 test-runners: engines
 	$(BIN)/python -m pytest -q -rs tests/runners
+
+# The engine benchmark: the DirectRunner, Prism and Flink in one run (about 10 minutes).
+bench-engines: engines
+	$(BIN)/python -m benchmarks.engines
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -45,10 +45,11 @@ are always there, empty until something is stored::
          "timestamp": {"timeInMillis": 1714564800000}}]}}}        # arrival order
 
 Request log records: ``{"seq", "service", "operation", "status", "errorCode",
-"request", "response", "delaySeconds"}`` where ``request`` holds the parsed input
-members (timestamps as epoch seconds), ``response`` the body of a successful
+"request", "response", "delaySeconds", "receivedAt", "answeredAt"}`` where
+``request`` holds the parsed input members (timestamps as epoch seconds), ``response`` the body of a successful
 answer (its per-entry errors included), ``delaySeconds`` how long an injected slow
-response held the answer back, ``status`` is None and ``errorCode``
+response held the answer back, ``receivedAt`` / ``answeredAt`` the epoch
+seconds of arrival and of the outcome, ``status`` is None and ``errorCode``
 "ConnectionDropped" for a dropped connection.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import Any, Dict, List, Optional
 
 __all__ = ["RequestLog"]
@@ -16,7 +17,10 @@ class RequestLog:
     (None for a dropped connection), ``errorCode`` (None on success), ``request``
     (the parsed input members, None when unparsable), ``response`` (the body of
     a successful answer, None otherwise) and ``delaySeconds`` (how long the
-    answer was held back by an injected slow response).
+    answer was held back by an injected slow response); ``receivedAt`` and
+    ``answeredAt``: wall-clock epoch seconds at arrival and when the outcome was
+    decided (after injected latency, before a slow response's extra delay), so
+    a benchmark can time the requests a run sent from the log alone.
     """
 
     def __init__(self) -> None:
@@ -30,7 +34,8 @@ class RequestLog:
             self._next += 1
             record = {"seq": self._next, "service": service, "operation": operation,
                       "status": None, "errorCode": None, "request": None,
-                      "response": None, "delaySeconds": 0.0}
+                      "response": None, "delaySeconds": 0.0,
+                      "receivedAt": time.time(), "answeredAt": None}
             self._records.append(record)
             return record
 
@@ -39,7 +44,7 @@ class RequestLog:
         """Fills in the outcome of a record."""
         with self._lock:
             record.update(status=status, errorCode=error_code, request=request,
-                          response=response, delaySeconds=delay)
+                          response=response, delaySeconds=delay, answeredAt=time.time())
 
     def records(self) -> List[Dict[str, Any]]:
         """A copy of every record, oldest first."""

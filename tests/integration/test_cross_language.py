@@ -4,8 +4,8 @@ A pipeline names ``beam_batchput.WriteToSiteWise`` by its fully qualified name
 (``beam:transforms:python:fully_qualified_named``), an expansion service started
 by the test expands it, and its steps run on EXTERNAL workers from a worker
 pool, as on Flink. Both outputs, ``written`` and ``failed``, come back by name.
-The Java pipeline doing the same on the Flink job server is in ``java/`` (see
-``test_java_pipeline_on_flink``).
+The Java pipeline doing the same on the Flink job server is in ``java/``, run by
+the engine tier (``tests/runners/test_java_pipeline.py``).
 """
 
 from __future__ import annotations

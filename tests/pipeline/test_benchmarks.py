@@ -7,7 +7,7 @@ The sizes are smaller still than ``--quick``'s: each figure runs once, briefly.
 
 import json
 
-from benchmarks import run
+from benchmarks import engines, run
 
 
 def _smaller(monkeypatch):
@@ -39,3 +39,13 @@ def test_the_quick_harness_measures_every_figure(tmp_path, monkeypatch):
             assert row["accepted_rps"] > 0 and row["unthrottled_rps"] > row["quota_rps"] > 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["quick"] is True and len(saved["rows"]) == len(rows)
+
+
+def test_the_engine_benchmark_times_a_run_from_the_emulators_request_log(capsys):
+    results = engines.main(["--points", "300", "--engine", engines.DIRECT])
+    assert list(results) == [engines.DIRECT]
+    rate = results[engines.DIRECT]
+    # 600 interleaved points need at least 6 requests of 100; the log saw them all.
+    assert rate["requests"] >= 6
+    assert rate["sending"] > 0 and rate["whole"] > 0 and rate["first_request"] >= 0
+    assert engines.DIRECT in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import boto3
 import pytest
@@ -60,3 +61,15 @@ def test_an_answer_the_client_stopped_waiting_for_is_logged_processed_without_a_
     assert [(r["status"], r["delaySeconds"], r["response"]) for r in log] == [
         (200, 0.2, {"BatchPutMessageErrorEntries": []})] * 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_the_request_log_times_each_request_from_arrival_to_its_answer_after_latency():
+    message = {"messageId": "m1", "inputName": "in", "payload": b"{}"}
+    with Emulator(faults={"iotevents-data": FaultConfig(latency_ms=100)}) as emulator:
+        before = time.time()
+        _client(emulator.endpoint_url, 5).batch_put_message(messages=[message])
+        after = time.time()
+        (record,) = emulator.requests()
+    assert before <= record["receivedAt"] <= record["answeredAt"] <= after
+    # The injected latency is inside the span, so the span times the request as served.
+    assert record["answeredAt"] - record["receivedAt"] >= 0.1

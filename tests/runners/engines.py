@@ -91,7 +91,10 @@ NEEDS = {"prism": ("prism",),
                               "python-boot"),
          # The crashes under checkpointing on the standalone cluster (minutes each).
          "flink-faults": ("flink-job-server", "flink-dist"),
-         "spark": ("spark-job-server",)}
+         "spark": ("spark-job-server",),
+         # tests/runners/test_java_pipeline.py: java/ (Beam Java 2.62.0) built with Maven into
+         # .engines/m2, where the Flink job server's fetch put that Beam Java's Flink runner.
+         "java": ("flink-job-server",)}
 
 if FLINK_MINOR not in FlinkRunnerOptions.PUBLISHED_FLINK_VERSIONS:
     raise RuntimeError("Beam %s publishes no Flink runner for Flink %s (it does for %s)"

@@ -34,6 +34,7 @@ from beam_batchput.writers import WRITERS, writer_info
 from pipelines import avro_to_service, redrive
 from pipelines.options import WriterOptions
 from templates.dataflow import generate_metadata, launch
+from tests.runners import engines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATAFLOW = os.path.join(ROOT, "templates", "dataflow")
@@ -549,8 +550,10 @@ def test_streaming_checkpoints_have_durable_storage():
     assert config["state.checkpoints.dir"].startswith("s3://")
     assert config["state.savepoints.dir"].startswith("s3://")
     plugins = _flink_deployment()["spec"]["podTemplate"]["spec"]["containers"][0]["env"]
-    assert {"name": "ENABLE_BUILT_IN_PLUGINS", "value": "flink-s3-fs-hadoop-1.20.5.jar"} in plugins
-    assert _flink_deployment()["spec"]["image"].startswith("flink:1.20.5-")
+    image = _flink_deployment()["spec"]["image"]
+    version = re.match(r"flink:(\d+\.\d+\.\d+)-", image).group(1)
+    assert {"name": "ENABLE_BUILT_IN_PLUGINS",
+            "value": "flink-s3-fs-hadoop-%s.jar" % version} in plugins
 
 
 # --- docker compose --------------------------------------------------------------------------
@@ -616,3 +619,15 @@ def test_flink_images_job_server_and_operator_name_one_flink_minor():
     with open(os.path.join(FLINK, "README.md")) as handle:
         minors.update(re.findall(r"--flink_version=(\d+\.\d+)", handle.read()))
     assert len(minors) == 1, minors
+
+
+def test_the_flink_templates_name_the_flink_release_the_engine_tests_run():
+    """Flink's images in the compose file and the FlinkDeployment are the release the
+    engine tier fetches and runs (tests/runners/engines.py), so what they name ran."""
+    with open(COMPOSE) as handle:
+        services = yaml.safe_load(handle)["services"]
+    images = {services[name]["image"] for name in ("jobmanager", "taskmanager")}
+    images.add(_flink_deployment()["spec"]["image"])
+    assert images == {"flink:%s-scala_2.12-java17" % engines.FLINK_DIST_VERSION}
+    assert services["job-server"]["image"].startswith(
+        "apache/beam_flink%s_job_server:" % engines.FLINK_MINOR)

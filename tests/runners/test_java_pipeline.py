@@ -1,15 +1,19 @@
 """A Java pipeline writing through ``WriteToSiteWise`` on the Flink job server.
 
-Opt-in: ``BEAM_BATCHPUT_JAVA_TESTS=1`` (needs a JDK 17 and Maven; the first
-build fetches about 190 MB of Beam Java artifacts from Maven Central, then
-the test takes about a minute). ``java/build.sh`` is what it, or a CI job,
-calls to build; ``MAVEN_REPO`` points Maven at another local repository.
+Part of the engine tier (``make test-runners``); ``BEAM_BATCHPUT_SKIP_ENGINES=java``
+opts out. It needs what ``make engines`` fetched for Flink (Beam Java 2.62.0 in
+``.engines/m2``), a JDK 17 and Maven: without them it fails with the reason. The first
+build fetches the rest of the program's Beam Java artifacts (the Python extension, the
+portable runner) from Maven Central into that same repository; the test then took about
+3 minutes here on 2 loaded cores, the Maven build included. ``java/build.sh`` is what it, or a CI job, calls to build;
+``MAVEN_REPO`` points Maven at another local repository than ``.engines/m2``.
 
 What runs: the Java program in ``java/`` (Beam Java, PortableRunner) expands
 ``beam_batchput.WriteToSiteWise`` through Beam's Python expansion service (on
 loopback), submits to Beam's Flink job server (a local Flink cluster, Java
-steps EMBEDDED), which runs the Python steps on EXTERNAL workers from a Python
-worker pool. Receipts and dead letters come back to Java as rows and are
+steps EMBEDDED; started from the program's classpath, which carries the Java SDK
+harness those steps need), which runs the Python steps on EXTERNAL workers from a
+Python worker pool. Receipts and dead letters come back to Java as rows and are
 written as text; the emulator says what was stored.
 """
 
@@ -33,34 +37,30 @@ from tests.integration.test_portability import (  # noqa: F401 # fixtures
     worker_env,
     worker_pool,
 )
+from tests.runners import engines
+from tests.runners.conftest import require
 
-pytestmark = [
-    pytest.mark.java,
-    pytest.mark.skipif(os.environ.get("BEAM_BATCHPUT_JAVA_TESTS") != "1",
-                       reason="opt-in: BEAM_BATCHPUT_JAVA_TESTS=1 (JDK 17 and Maven; "
-                              "fetches Beam Java from Maven Central)"),
-]
+pytestmark = pytest.mark.java
 
 JAVA = os.path.join(ROOT, "java")
 BUILD_SECONDS = 900
 READY_SECONDS = 90
 RUN_SECONDS = 240
 ALIASES = ["/java/t1/power", "/java/t2/power"]
-# Flink 1.19 on Java 17 reflects into these packages.
-_OPENS = ["--add-opens=java.base/%s=ALL-UNNAMED" % package for package in (
-    "java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.math",
-    "java.text", "java.time", "java.util", "java.util.concurrent",
-    "java.util.concurrent.atomic", "sun.nio.ch")]
 
 
 @pytest.fixture(scope="module")
 def classpath() -> str:
     """Builds ``java/`` with Maven; the runtime classpath of the program and the job server."""
+    require("java")
     for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
-            pytest.fail("BEAM_BATCHPUT_JAVA_TESTS=1 but %r is not on PATH" % tool)
+            pytest.fail("%r is not on PATH (the Java pipeline needs a JDK 17 and Maven; set %s="
+                        "java to opt out)" % (tool, engines.SKIP_VARIABLE), pytrace=False)
+    env = dict(os.environ)
+    env.setdefault("MAVEN_REPO", os.path.join(engines.ENGINES, "m2"))
     build = subprocess.run([os.path.join(JAVA, "build.sh")], capture_output=True, text=True,
-                           timeout=BUILD_SECONDS)
+                           timeout=BUILD_SECONDS, env=env)
     assert build.returncode == 0, (build.stdout + build.stderr)[-5000:]
     with open(os.path.join(JAVA, "target", "classpath.txt")) as handle:
         dependencies = handle.read().strip()
@@ -86,7 +86,7 @@ def flink_job_server(classpath, tmp_path_factory) -> Iterator[str]:
     services on every interface whatever ``--job-host`` says.)"""
     folder = tmp_path_factory.mktemp("flink")
     log_path = str(folder / "job_server.log")
-    with _java_process(["-Xmx1g"] + _OPENS + [
+    with _java_process(["-Xmx1g"] + engines.JAVA_OPENS + [
             "-cp", classpath, "org.apache.beam.runners.flink.FlinkJobServerDriver",
             "--job-host=127.0.0.1", "--job-port=0", "--artifact-port=0",
             "--expansion-port=0", "--flink-master=[local]"], log_path) as process:
