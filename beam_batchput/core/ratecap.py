@@ -78,16 +78,22 @@ class RequestRateCaps:
         return start
 
 
-_SHARED: Dict[Tuple[str, Optional[float], Optional[float]], RequestRateCaps] = {}
+_SHARED: Dict[Tuple[str, Optional[float], Optional[float], Clock], RequestRateCaps] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_caps(key: str, requests_per_second: Optional[float],
-                items_per_second: Optional[float]) -> RequestRateCaps:
-    """The caps of writer ``key`` with these settings, one object per process."""
+                items_per_second: Optional[float],
+                clock: Clock = SYSTEM_CLOCK) -> RequestRateCaps:
+    """The caps of writer ``key`` with these settings and clock, one object per process.
+
+    The caps read ``clock``, the writer's own, so that their times compare with
+    the send loop's.
+    """
     with _SHARED_LOCK:
-        slot = (key, requests_per_second, items_per_second)
+        slot = (key, requests_per_second, items_per_second, clock)
         caps = _SHARED.get(slot)
         if caps is None:
-            caps = _SHARED[slot] = RequestRateCaps(requests_per_second, items_per_second)
+            caps = _SHARED[slot] = RequestRateCaps(requests_per_second, items_per_second,
+                                                   clock=clock)
         return caps

@@ -107,7 +107,8 @@ class SendFn(beam.DoFn):
         else:
             concurrency = FixedConcurrency(self._max_in_flight)
         caps = shared_caps("%s|%s" % (self._service.name, self._caps_key),
-                           sending.max_requests_per_second, sending.max_records_per_second)
+                           sending.max_requests_per_second, sending.max_records_per_second,
+                           clock=self._clock)
         self._loop = SendLoop(
             self._service, self._sender, self._client, self._executor, concurrency, self._retry,
             caps=caps, clock=self._clock, meter=meter,

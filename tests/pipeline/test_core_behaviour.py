@@ -8,7 +8,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
-from beam_batchput import BatchingConfig, WriteToSiteWise
+from beam_batchput import BatchingConfig, SendingConfig, WriteToSiteWise
 from beam_batchput.core.sending import SendFn
 from beam_batchput.services.sitewise import SiteWiseService
 from tests import fakes
@@ -185,3 +185,24 @@ def test_unplaced_errors_and_id_collisions_are_counted_and_never_receipts():
     sent = [m["messageId"] for call in fakes.calls("unplaced")
             for m in call["kwargs"]["messages"]]
     assert len(set(sent)) == 2  # equal content, two element timestamps: two ids
+
+
+def test_a_rate_cap_spaces_requests_on_the_writers_clock():
+    # 60 entries of one point: 6 requests; at 2 requests per second the last
+    # starts 2.5 s after the first, on the writer's clock. Caps read from another
+    # clock than the send loop's would wait the difference of the two clocks.
+    fakes.reset("capped")
+    p = pipeline()
+    _ = (p | beam.Create(records(60, 1))
+         | WriteToSiteWise(batching=BatchingConfig(num_shards=1),
+                           sending=SendingConfig(adaptive_concurrency=False,
+                                                 max_requests_per_second=2.0),
+                           client_factory=fakes.FakeClientFactory("capped", fakes.SiteWiseEntryErrors({})),
+                           clock=FakeClock(NOW)))
+    result = p.run()
+    result.wait_until_finish()
+    assert len(fakes.calls("capped")) == 6
+    found = result.metrics().query(MetricsFilter().with_namespace("beam_batchput.iotsitewise"))
+    counters = {c.key.metric.name: c.committed for c in found["counters"]}
+    # Whole seconds are counted (the metric is an integer counter).
+    assert 2 <= counters.get("cumulativeThrottlingSeconds", 0) <= 3
