@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -86,6 +86,16 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def _counters(outcome: Any) -> Tuple[Dict[str, int], int]:
+    """The writer's counters of a finished run, and its dead letters of every stage."""
+    from beam_batchput.pipelines.options import pipeline_metrics
+
+    counters = {r.key.metric.name: r.committed
+                for r in pipeline_metrics(outcome).query()["counters"]
+                if r.key.metric.namespace == "beam_batchput." + _SERVICE}
+    return counters, sum(v for k, v in counters.items() if k.startswith("dead_letters_"))
+
+
 def _records(n: int, worker: int, properties: int):
     base = time.time() - 3600
     for i in range(n):
@@ -100,7 +110,6 @@ def worker(endpoint_url: str, mode: str, records: int, index: int, max_in_flight
     from botocore.config import Config
 
     from beam_batchput import ClientConfig
-    from beam_batchput.pipelines.options import pipeline_metrics
     from beam_batchput.writers import WRITERS
 
     boto_config = Config(retries={"mode": "adaptive", "total_max_attempts": 3}) \
@@ -127,10 +136,7 @@ def worker(endpoint_url: str, mode: str, records: int, index: int, max_in_flight
     elapsed = time.monotonic() - start
     done.set()
     sampler.join()
-    counters = {r.key.metric.name: r.committed
-                for r in pipeline_metrics(outcome).query()["counters"]
-                if r.key.metric.namespace == "beam_batchput." + _SERVICE}
-    dead = sum(v for k, v in counters.items() if k.startswith("dead_letters_"))
+    counters, dead = _counters(outcome)
     print(json.dumps({"mode": mode, "elapsed": elapsed,
                       "written": counters.get("records_written", 0), "dead_letters": dead,
                       "throttled_seconds": counters.get("cumulativeThrottlingSeconds", 0),
@@ -147,7 +153,6 @@ def streaming_worker(endpoint_url: str, seconds: float, points_per_second: float
     from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
     from beam_batchput import ClientConfig
-    from beam_batchput.pipelines.options import pipeline_metrics
     from beam_batchput.writers import WRITERS
 
     ticks_per_second = 20.0
@@ -185,10 +190,7 @@ def streaming_worker(endpoint_url: str, seconds: float, points_per_second: float
     elapsed = time.monotonic() - began
     done.set()
     sampler.join()
-    counters = {r.key.metric.name: r.committed
-                for r in pipeline_metrics(outcome).query()["counters"]
-                if r.key.metric.namespace == "beam_batchput." + _SERVICE}
-    dead = sum(v for k, v in counters.items() if k.startswith("dead_letters_"))
+    counters, dead = _counters(outcome)
     print(json.dumps({"elapsed": elapsed, "records_in": counters.get("records_in", 0),
                       "written": counters.get("records_written", 0), "dead_letters": dead,
                       "rss_mb": samples}))

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import time
 from typing import Iterator, List
 
 import apache_beam as beam
-import grpc
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tests.runners import engines, flink_cluster, ledger_run
+from tests.runners import flink_cluster, java_job_server, ledger_run
 from tests.runners.conftest import require
-from tests.conftest import stop_process_group
 
 RECORDS = 200
 RUN_SECONDS = 240.0
@@ -36,8 +33,6 @@ STREAM = ["--streaming", "--checkpointing_interval=1000", "--shutdown_sources_af
 # counts then check that Flink holds the watermark for the window-end output.
 STREAM_BUFFERING_SECONDS = 30.0
 
-
-READY_SECONDS = 120.0
 
 
 @pytest.fixture
@@ -76,30 +71,10 @@ def assert_every_output_on_time(counts) -> None:
 
 @contextlib.contextmanager
 def job_server(flink_master: str, folder: str, extra: List[str] = ()) -> Iterator[str]:
-    """Beam's Flink job server in a session of its own, on a port from the OS; yields its
-    job endpoint once it answers, and stops its process group at the end."""
-    os.makedirs(folder, exist_ok=True)
-    port = flink_cluster.free_port()
-    log_path = os.path.join(folder, "job-server.log")
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        engines.job_server_command("flink-job-server")
-        + ["--flink-master=%s" % flink_master, "--job-host=127.0.0.1", "--job-port=%d" % port,
-           "--artifact-port=0", "--expansion-port=0"] + list(extra),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        address = "127.0.0.1:%d" % port
-        with grpc.insecure_channel(address) as channel:
-            try:
-                grpc.channel_ready_future(channel).result(timeout=READY_SECONDS)
-            except grpc.FutureTimeoutError:
-                with open(log_path, errors="replace") as handle:
-                    pytest.fail("the Flink job server (exit %s) did not answer in %.0f s:\n%s"
-                                % (process.poll(), READY_SECONDS, handle.read()[-3000:]))
+    """Beam's Flink job server for ``flink_master`` (see ``java_job_server.started``)."""
+    with java_job_server.started("flink-job-server", folder,
+                                 ["--flink-master=%s" % flink_master] + list(extra)) as address:
         yield address
-    finally:
-        stop_process_group(process, 15, 5)
-        log.close()
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["batch", "stream"])
