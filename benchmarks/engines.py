@@ -53,7 +53,7 @@ from apache_beam.runners.portability import job_server
 from apache_beam.runners.runner import PipelineState
 
 from beam_batchput.writers import WRITERS
-from benchmarks.run import _EmulatorProcess
+from benchmarks.quota import EmulatorProcess
 from benchmarks.workloads import workloads
 from tests.conftest import stop_process_group
 from tests.runners import engines, flink_cluster
@@ -242,7 +242,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     _worker_environment()
     folder = tempfile.mkdtemp(prefix="bench-engines-")
     load = [os.getloadavg()[0]]
-    emulator = _EmulatorProcess({"iotsitewise": {"latency_ms": 50}}, folder)
+    emulator = EmulatorProcess(faults={"iotsitewise": {"latency_ms": 50}})
     records = next(w for w in workloads() if w.service == "iotsitewise").records
 
     def build(flags: List[str]) -> Callable[[int], beam.Pipeline]:

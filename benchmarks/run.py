@@ -15,7 +15,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -154,30 +153,6 @@ def _memory_child(n: int) -> None:
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-class _EmulatorProcess:
-    """The emulator in a process of its own (so it does not share this one's GIL)."""
-
-    def __init__(self, faults: Dict[str, Any], folder: str) -> None:
-        path = os.path.join(tempfile.mkdtemp(prefix="bench-emulator-"), "faults.json")
-        with open(path, "w") as handle:
-            json.dump(faults, handle)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "beam_batchput.emulator", "--port", "0", "--faults", path],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            cwd=os.path.dirname(HERE))
-        self.endpoint_url = self._process.stdout.readline().strip()
-        if not self.endpoint_url.startswith("http://127.0.0.1:"):
-            self.stop()
-            raise RuntimeError("the emulator did not start: %r" % self.endpoint_url)
-
-    def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-
-
 def _runs(n: int) -> Iterator[Dict[str, Any]]:
     """n SiteWise records in runs of 10 points of one property."""
     base = time.time() - 3600
@@ -248,7 +223,7 @@ def latency_hiding(n_connector: int, n_naive: int, n_interleaved: int, folder: s
     """
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    emulator = _EmulatorProcess({"iotsitewise": {"latency_ms": 50}}, folder)
+    emulator = quota.EmulatorProcess(faults={"iotsitewise": {"latency_ms": 50}})
     endpoint = emulator.endpoint_url
     records = next(w for w in workloads() if w.service == "iotsitewise").records
 
