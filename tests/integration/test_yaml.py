@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import glob
-import importlib
 import json
 import os
 import subprocess
@@ -15,12 +14,9 @@ import pytest
 
 # Beam YAML's own dependencies (the apache-beam[yaml] extra); WriteToJson needs pandas.
 # Dependencies of the test extra: missing, the module fails to import and says which.
-for _module in ("jinja2", "jsonschema", "docstring_parser", "pandas"):
-    try:
-        importlib.import_module(_module)
-    except ImportError as error:
-        raise ImportError("%s is missing: install the test extra (pip install -e '.[test]')"
-                          % _module) from error
+from tests.extras import require_test_modules
+
+require_test_modules("jinja2", "jsonschema", "docstring_parser", "pandas")
 
 from apache_beam.yaml.yaml_provider import InlineProvider, load_providers  # noqa: E402
 

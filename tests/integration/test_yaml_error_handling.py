@@ -7,18 +7,14 @@ through Beam's Python expansion service, is in test_yaml_packages.py.
 
 from __future__ import annotations
 
-import importlib
 import time
 
 import pytest
 
 # Dependencies of the test extra: missing, the module fails to import and says which.
-for _module in ("jinja2", "jsonschema", "docstring_parser"):
-    try:
-        importlib.import_module(_module)
-    except ImportError as error:
-        raise ImportError("%s is missing: install the test extra (pip install -e '.[test]')"
-                          % _module) from error
+from tests.extras import require_test_modules
+
+require_test_modules("jinja2", "jsonschema", "docstring_parser")
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402

@@ -17,7 +17,6 @@ its environment from PyPI instead.
 from __future__ import annotations
 
 import glob
-import importlib
 import os
 import shutil
 import subprocess
@@ -28,12 +27,9 @@ import time
 import pytest
 
 # Dependencies of the test extra: missing, the module fails to import and says which.
-for _module in ("jinja2", "jsonschema", "docstring_parser", "clonevirtualenv", "wheel"):
-    try:
-        importlib.import_module(_module)
-    except ImportError as error:
-        raise ImportError("%s is missing: install the test extra (pip install -e '.[test]')"
-                          % _module) from error
+from tests.extras import require_test_modules
+
+require_test_modules("jinja2", "jsonschema", "docstring_parser", "clonevirtualenv", "wheel")
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
