@@ -84,6 +84,9 @@ NEEDS = {"prism": ("prism",),
          "flink-standalone": ("flink-job-server", "flink-dist"),
          # The unbounded pipelines on Flink (embedded and standalone) (docs/RUNNERS.md).
          "flink-stream": ("flink-job-server", "flink-dist"),
+         # The same streams read from PeriodicImpulse, whose ticks Beam's Flink runner emits
+         # only when the sources shut down, and in some runs not at all (docs/RUNNERS.md).
+         "flink-periodic-impulse": ("flink-job-server", "flink-dist"),
          # Submission paths to the standalone cluster: a staging folder the TaskManager
          # does not see, a shared one, and the uber jar (which needs one job server jar);
          # the SDK container's entry point (boot) is what fetches the staged artifacts.

@@ -1,26 +1,29 @@
 """Crashes under checkpointing on a standalone Flink cluster, parallelism 2: the
 TaskManager killed while the writers are sending (and a new one started), and separately
-the SDK worker pool killed (and started again). Flink fails the job over and restores the
-last completed checkpoint; the reliability ledger then accounts for every record.
+the SDK worker pool killed (and started again), each time after a checkpoint completed
+mid-stream. Flink fails the job over and restores that checkpoint; the reliability ledger
+then accounts for every record.
 
-The stream is the one of ``test_flink.py`` (``PeriodicImpulse``, 1 s fixed windows, five
-writers, a checkpoint every second). On Beam Java 2.62's Flink runner that stream has no
-completed checkpoint before the crash: ``PeriodicImpulse`` (a splittable DoFn that defers
-its remainder) emits nothing while the Impulse source runs, and its ticks all come when
-the source shuts down, with a checkpoint that completes only after them (docs/RUNNERS.md).
-So the restore starts the job again from the beginning and the whole stream is replayed:
-what is checked is that replay, against each service's own idempotency. Re-emitted
-outputs are counted and printed per service, never folded away silently
+The stream is the one of ``test_flink.py`` (a ``TestStream`` in 1 s fixed windows, five
+writers, a checkpoint every second), with every request answered 300 ms late so that the
+writers are still sending when checkpoints complete. The crash comes once the emulator
+has received requests and a checkpoint has completed since the first of them:
+the writers' buffered records and timers are in it, and the records still in
+flight between the steps (unaligned checkpoints). Flink's REST API then names the checkpoint the job was
+restored from. What was done after that checkpoint is done again: requests are resent
+(each service's own idempotency keeps one copy) and outputs re-emitted, which are
+counted and printed per service, never folded away silently
 (``ledger_run.replayed_ledger``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 import urllib.request
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import apache_beam as beam
 import pytest
@@ -41,7 +44,16 @@ CLUSTER_CONFIG = "heartbeat.interval: 1000\nheartbeat.timeout: 10000\n"
 # JobManager's default in-memory checkpoint storage takes, and a refused checkpoint
 # fails the job (tolerable checkpoint failures: 0).
 CHECKPOINT_CONFIG = "state.checkpoint-storage: filesystem\nstate.checkpoints.dir: file://%s\n"
-FLAGS = STREAM + ["--number_of_execution_retries=1000", "--execution_retry_delay=2000"]
+# Unaligned checkpoints: the stream's records are all in the network buffers at once, and
+# an aligned barrier, queued behind them, would pass the writers only after the last one.
+FLAGS = STREAM + ["--number_of_execution_retries=1000", "--execution_retry_delay=2000",
+                  "--unaligned_checkpoint_enabled"]
+# The TestStream emits its whole stream at once, and a checkpoint's barrier passes the
+# writers only after what came before it: each record takes this long to make, so
+# records reach the writers over about 10 s, with checkpoints completing in between,
+# and every answer is this late, so that the writers are sending when one completes.
+PACE_SECONDS = 0.1
+LATENCY_MS = 300.0
 # Generous: on this shared machine (load 25 on 2 cores) a run took 8 minutes.
 CRASH_BOUND_SECONDS = 400.0     # from submission until the writers send
 RUN_SECONDS = 900.0             # from submission until DONE
@@ -62,22 +74,38 @@ def _running_job(port: int) -> Optional[str]:
     return jobs[0]["jid"] if len(jobs) == 1 and jobs[0]["state"] == "RUNNING" else None
 
 
-def _checkpoints(port: int, job: str) -> Dict[str, int]:
-    return (_rest(port, "/jobs/%s/checkpoints" % job) or {}).get("counts", {})
+def _checkpoints(port: int, job: str) -> Dict[str, Any]:
+    return _rest(port, "/jobs/%s/checkpoints" % job) or {}
 
 
-def _wait_for_crash_point(port: int, emulator, result) -> str:
-    """Until the writers have sent their first requests; the job's id."""
+def _completed(port: int, job: str) -> Optional[Dict[str, Any]]:
+    """The job's latest completed checkpoint, if any."""
+    return (_checkpoints(port, job).get("latest") or {}).get("completed")
+
+
+def _wait_for_crash_point(port: int, emulator, result, outputs: str) -> Tuple[str, Dict[str, Any]]:
+    """Until the writers have sent requests and a checkpoint has completed since the
+    first of them; the job's id and that checkpoint. Fails if every record has an output
+    first (the crash would come too late to test a restore)."""
     deadline = time.monotonic() + CRASH_BOUND_SECONDS
+    first_request_ms = None
     while time.monotonic() < deadline:
-        if emulator.requests():
-            job = _running_job(port)
-            if job:
-                return job
         assert result.state in (PipelineState.STARTING, PipelineState.RUNNING), result.state
+        job = _running_job(port)
+        if first_request_ms is None and emulator.requests() and job:
+            first_request_ms = time.time() * 1000.0
+        if first_request_ms is not None and job:
+            checkpoint = _completed(port, job)
+            if checkpoint and checkpoint.get("latest_ack_timestamp", 0) >= first_request_ms:
+                return job, checkpoint
+            done = {ledger_run.record_of(kind, fields)
+                    for kind, fields in ledger_run.read_outputs(outputs)}
+            assert len(done) < RECORDS, (
+                "every record had an output before a checkpoint completed mid-stream: %s"
+                % _checkpoints(port, job).get("counts"))
         time.sleep(0.1)
-    raise AssertionError("no request from the writers %.0f s after submission"
-                         % CRASH_BOUND_SECONDS)
+    raise AssertionError("no checkpoint completed while the writers sent, %.0f s after "
+                         "submission" % CRASH_BOUND_SECONDS)
 
 
 @pytest.mark.parametrize("crashed", ["taskmanager", "worker-pool"])
@@ -86,7 +114,9 @@ def test_flink_replays_the_stream_after_a_crash(worker_env, crashed, emulator_fa
     require("flink")
     require("flink-standalone")
     require("flink-faults")
-    emulator = emulator_factory(faults=ledger_run.fault_configs(seed=13))
+    faults = {service: dataclasses.replace(config, latency_ms=LATENCY_MS)
+              for service, config in ledger_run.fault_configs(seed=13).items()}
+    emulator = emulator_factory(faults=faults)
     pool = flink_cluster.free_port()
     folder = str(tmp_path / "cluster")
     outputs = str(tmp_path / "outputs")
@@ -99,20 +129,21 @@ def test_flink_replays_the_stream_after_a_crash(worker_env, crashed, emulator_fa
         pipeline = beam.Pipeline(options=PipelineOptions(FLAGS + [
             "--runner=PortableRunner", "--job_endpoint=%s" % endpoint, "--parallelism=2",
             "--environment_type=EXTERNAL", "--environment_config=127.0.0.1:%d" % pool]))
-        ledger_run.build(pipeline, emulator.endpoint_url, RECORDS, outputs, streaming=True)
+        ledger_run.build(pipeline, emulator.endpoint_url, RECORDS, outputs, streaming=True,
+                         source="test-stream", pace_seconds=PACE_SECONDS)
         submitted = time.monotonic()
         result = pipeline.run()
         try:
-            job = _wait_for_crash_point(port, emulator, result)
-            before = _checkpoints(port, job)
+            job, checkpoint = _wait_for_crash_point(port, emulator, result, outputs)
             at_crash = {ledger_run.record_of(kind, fields)
                         for kind, fields in ledger_run.read_outputs(outputs)}
             sent_at_crash = len(emulator.requests())
             killed = flink_cluster.kill(folder, crashed)
             crash_at = time.monotonic() - submitted
             print("%s (pid %d) killed %.0f s after submission, after %d requests, with %d of "
-                  "%d records in an output; checkpoints then: %s" % (
-                      crashed, killed, crash_at, sent_at_crash, len(at_crash), RECORDS, before))
+                  "%d records in an output, after checkpoint %s had completed" % (
+                      crashed, killed, crash_at, sent_at_crash, len(at_crash), RECORDS,
+                      checkpoint.get("id")))
             time.sleep(DOWN_SECONDS)
             flink_cluster.restart(running, crashed)
             if crashed == "taskmanager":
@@ -123,6 +154,7 @@ def test_flink_replays_the_stream_after_a_crash(worker_env, crashed, emulator_fa
             if result.state not in (PipelineState.DONE, PipelineState.FAILED):
                 result.cancel()
         after = _checkpoints(port, job)
+        restored = (after.get("latest") or {}).get("restored") or {}
         failures = [entry.get("exceptionName") or entry.get("exception", "")[:200]
                     for entry in (_rest(port, "/jobs/%s/exceptions" % job) or {}).get(
                         "exceptionHistory", {}).get("entries", [])]
@@ -130,13 +162,16 @@ def test_flink_replays_the_stream_after_a_crash(worker_env, crashed, emulator_fa
         assert state == PipelineState.DONE, "job ended %s after %.0f s" % (state, done_at)
         metrics = ledger_run.metrics_of(result)
     book, replays = ledger_run.replayed_ledger(RECORDS, outputs, emulator, metrics)
-    print("job DONE %.0f s after submission; checkpoints at the end: %s; failures: %s" % (
-        done_at, after, failures))
+    print("job DONE %.0f s after submission; restored from checkpoint %s; checkpoints at "
+          "the end: %s; failures: %s" % (done_at, restored.get("id"), after.get("counts"),
+                                         failures))
     print("re-emitted after the restore, per service: %s" % replays)
     print("records_in (the last attempt's metrics): %s" % {
         s: m.get("records_in", 0) for s, m in metrics.items()})
     assert len(at_crash) < RECORDS, "every record had an output before the crash"
     assert failures, "Flink recorded no failure for the crash"
+    # The restore started from a checkpoint taken mid-stream, not from the beginning.
+    assert restored.get("id", -1) >= checkpoint["id"], (restored, checkpoint)
     assert len(emulator.requests()) > sent_at_crash, "nothing was sent after the restart"
     assert book.problems == [], "\n".join(book.problems[:30])
     assert (book.lost, book.duplicated) == (0, 0)
