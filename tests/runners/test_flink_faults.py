@@ -40,21 +40,20 @@ RECORDS = 200
 # registered, each attempt fails at once (NoResourceAvailableException), 18 of them in
 # one run here; RUN_SECONDS bounds the whole.
 CLUSTER_CONFIG = "heartbeat.interval: 1000\nheartbeat.timeout: 10000\n"
-# Checkpoints to files: the job's state (about 13-18 MB here) is over the 5 MB the
-# JobManager's default in-memory checkpoint storage takes, and a refused checkpoint
-# fails the job (tolerable checkpoint failures: 0).
+# Checkpoints to files: the JobManager's default in-memory checkpoint storage takes 5 MB,
+# a refused checkpoint fails the job (tolerable checkpoint failures: 0), and a job's
+# state can exceed it (13-18 MB with a PeriodicImpulse source; under 1 MB here).
 CHECKPOINT_CONFIG = "state.checkpoint-storage: filesystem\nstate.checkpoints.dir: file://%s\n"
 # Unaligned checkpoints: the stream's records are all in the network buffers at once, and
 # an aligned barrier, queued behind them, would pass the writers only after the last one.
 FLAGS = STREAM + ["--number_of_execution_retries=1000", "--execution_retry_delay=2000",
                   "--unaligned_checkpoint_enabled"]
-# The TestStream emits its whole stream at once, and a checkpoint's barrier passes the
-# writers only after what came before it: each record takes this long to make, so
-# records reach the writers over about 10 s, with checkpoints completing in between,
-# and every answer is this late, so that the writers are sending when one completes.
+# The TestStream emits its whole stream at once: each record takes this long to make and
+# every answer comes this late, so that the writers send for about a minute and
+# checkpoints complete while they do.
 PACE_SECONDS = 0.1
 LATENCY_MS = 300.0
-# Generous: on this shared machine (load 25 on 2 cores) a run took 8 minutes.
+# Generous: on this shared machine (load 25 on 2 cores) a run once took 8 minutes.
 CRASH_BOUND_SECONDS = 400.0     # from submission until the writers send
 RUN_SECONDS = 900.0             # from submission until DONE
 DOWN_SECONDS = 3.0              # how long the killed process stays down
