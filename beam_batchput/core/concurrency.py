@@ -220,9 +220,9 @@ class AdaptiveConcurrency(FixedConcurrency):
         return now if self._tokens >= 1.0 else now + (1.0 - self._tokens) / self._rate
 
     def _refill(self, now: float) -> None:
-        if not math.isinf(self._rate):
-            size = max(1.0, self._rate * self._burst_seconds)
-            self._tokens = min(size, self._tokens + (now - self._stamp) * self._rate)
+        # Only once the rate is finite.
+        size = max(1.0, self._rate * self._burst_seconds)
+        self._tokens = min(size, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
 
     def completed(self, ticket: int, latency: float, throttled: bool) -> None:
@@ -248,7 +248,7 @@ class AdaptiveConcurrency(FixedConcurrency):
                      and self._throttled_since_cut > _HEAVY_SHARE * self._since_cut)
             if ticket > self._round and (heavy or now - self._last_cut >= self._cut_spacing):
                 self._cut(now)
-            elif not math.isinf(self._rate):
+            else:  # the rate is finite: the first throttled answer always cuts
                 # Implementation note: a writer sending more meets more of the
                 # refusals of one overshoot; each takes a little off, so the
                 # larger writers give back more.
