@@ -102,19 +102,23 @@ class AdaptiveConcurrency(FixedConcurrency):
 
     Writers sharing one quota (several workers) each see only their own
     answers. Cutting to what each was accepted brings their sum under the quota
-    in one round. Shares converge only if the increase does not grow with the
-    rate: an increase proportional to the rate (the earlier rule, 5 % of it per
-    second) made every share as stable as any other, so they drifted. The line
-    is the same for every writer, so a cut, proportional to the rate, costs a
-    large writer more than the line gives it back and the shares close in
-    (Chiu and Jain's argument for AIMD). The cubic is the curve of TCP CUBIC,
-    which botocore's ``adaptive`` retry mode also follows (there with a
-    constant of 0.4 and a cut to 0.7): it makes a writer left alone on a quota
-    (the others done) take the freed share in seconds instead of the minute
-    the line would need, and it is flat near the rate of the last cut, where
-    the refusals are. Throttling that does not depend on the rate (a share of
-    requests refused at random) reads as a quota too, and slows the writer
-    towards its floor: AWS throttles by token buckets, which this is built for.
+    in one round. Shares can converge only if the increase does not grow with
+    the rate: with an increase proportional to the rate (the earlier rule, 5 %
+    of it per second) every split of the quota was as stable as any other. The
+    line is the same for every writer, so a cut, proportional to the rate,
+    costs a large writer more than the line gives back (Chiu and Jain's
+    argument for AIMD), and a writer meeting more of an overshoot's refusals
+    gives back more. The cubic is the curve of TCP CUBIC, which botocore's
+    ``adaptive`` retry mode also follows (there with a constant of 0.4 and a
+    cut to 0.7): it lets a writer left alone on a quota (the others done) take
+    the freed share in seconds instead of the minute the line would need, and
+    it is flat near the rate of the last cut, where the refusals are. Measured
+    (BENCHMARKS.md), this pulls shares together in a simulated token bucket but
+    not reliably on the emulator, where the split of the first seconds tends
+    to persist: each writer there meets about as many refusals whatever its
+    rate. Throttling that does not depend on the rate (a share of requests
+    refused at random) reads as a quota too, and slows the writer towards its
+    floor: AWS throttles by token buckets, which this is built for.
 
     Args:
         max_in_flight: Requests in flight at most.
