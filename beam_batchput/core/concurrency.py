@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Deque, Optional, Tuple
+import random as _random
+from typing import Callable, Deque, Optional, Tuple
 
 from beam_batchput.core.clock import SYSTEM_CLOCK, Clock
 
@@ -92,7 +93,9 @@ class AdaptiveConcurrency(FixedConcurrency):
     ``ceil(2 * rate * latency)`` between 1 and ``max_in_flight``, and starts are
     paced to the rate by a token bucket of ``burst_seconds``, so a target below
     one request per latency still holds (a rate of 0.25 is one start every
-    four seconds) and a burst after a pause goes at once.
+    four seconds on average) and a burst after a pause goes at once. Each start
+    needs a random number of tokens, one on average (uniform in [0, 2)), so the
+    gaps between starts vary around ``1 / rate``.
 
     Implementation note: AIMD on the in-flight count alone cannot keep below a
     token-bucket quota once one request per round trip is already too many, and
@@ -113,10 +116,13 @@ class AdaptiveConcurrency(FixedConcurrency):
     cut to 0.7): it lets a writer left alone on a quota (the others done) take
     the freed share in seconds instead of the minute the line would need, and
     it is flat near the rate of the last cut, where the refusals are. Measured
-    (BENCHMARKS.md), this pulls shares together in a simulated token bucket but
-    not reliably on the emulator, where the split of the first seconds tends
-    to persist: each writer there meets about as many refusals whatever its
-    rate. Throttling that does not depend on the rate (a share of requests
+    (BENCHMARKS.md), this pulls shares together in a simulated token bucket,
+    whose requests arrive at random, but not on the emulator while starts were
+    paced at even gaps: each writer met about as many refusals whatever its
+    rate (a refusal depends on where its starts fall between the bucket's
+    refills), so the larger writers were not the ones cut more. Random gaps
+    restore the chance of a refusal per request, the same for every writer.
+    Throttling that does not depend on the rate (a share of requests
     refused at random) reads as a quota too, and slows the writer towards its
     floor: AWS throttles by token buckets, which this is built for.
 
@@ -134,11 +140,14 @@ class AdaptiveConcurrency(FixedConcurrency):
         burst_seconds: Starts saved up while idle, in seconds of the rate, that
             may go at once (a service's token bucket allows as much).
         clock: The clock (its monotonic time).
+        random: ``random.random`` for the gaps between starts (by default a
+            generator of its own, so writers in different processes differ).
     """
 
     def __init__(self, max_in_flight: int, *, decrease: float = 0.9, increase: float = 0.3,
                  cubic: float = 0.03, min_rate: float = 0.25, window_seconds: float = 2.0,
-                 burst_seconds: float = 1.0, clock: Clock = SYSTEM_CLOCK) -> None:
+                 burst_seconds: float = 1.0, clock: Clock = SYSTEM_CLOCK,
+                 random: Optional[Callable[[], float]] = None) -> None:
         super().__init__(max_in_flight)
         if not 0.0 < decrease < 1.0:
             raise ValueError("decrease must lie in (0, 1), got %r" % (decrease,))
@@ -168,6 +177,9 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._tickets = 0
         self._round = 0  # tickets below this were started before the last decrease
         self._tokens = 0.0  # starts allowed at once (a bucket of burst_seconds' worth)
+        # The tokens the next start needs: 1 on average, drawn in [0, 2).
+        self._random = random or _random.Random().random
+        self._need = 1.0
         self._stamp = 0.0
         self._burst_seconds = burst_seconds
         self._last_cut = -math.inf
@@ -207,6 +219,7 @@ class AdaptiveConcurrency(FixedConcurrency):
         if not math.isinf(self._rate):
             self._refill(now)
             self._tokens -= 1.0
+            self._need = 2.0 * self._random()
         self._starts.append(now)
         if self._busy_since is None:
             self._busy_since = now
@@ -221,11 +234,13 @@ class AdaptiveConcurrency(FixedConcurrency):
         if math.isinf(self._rate):
             return 0.0
         self._refill(now)
-        return now if self._tokens >= 1.0 else now + (1.0 - self._tokens) / self._rate
+        return now if self._tokens >= self._need else now + (self._need - self._tokens) / self._rate
 
     def _refill(self, now: float) -> None:
-        # Only once the rate is finite.
-        size = max(1.0, self._rate * self._burst_seconds)
+        # Only once the rate is finite. The bucket holds at least what the
+        # next start needs (else a slow writer needing 1.5 tokens of a bucket
+        # of 1 would never start).
+        size = max(1.0, self._rate * self._burst_seconds, self._need)
         self._tokens = min(size, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
 

@@ -12,6 +12,11 @@ from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
 from beam_batchput.core.ratecap import RateCap, RequestRateCaps
 
 
+def _EVEN():
+    """A start needs exactly one token: gaps of exactly ``1 / rate``."""
+    return 0.5
+
+
 class FakeClock(Clock):
     """Monotonic time that moves only when the test moves it."""
 
@@ -31,7 +36,7 @@ def test_fixed_concurrency_keeps_max_in_flight_whatever_the_answers():
 
 def test_adaptive_concurrency_is_unlimited_until_the_first_throttling():
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     for _ in range(50):
         clock.now += 0.01
         adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
@@ -63,7 +68,8 @@ def _run_against_quota(quota, seconds, clock, adaptive, latency=0.05):
 
 def test_adaptive_concurrency_settles_under_a_token_bucket_quota():
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(16, clock=clock)
+    adaptive = AdaptiveConcurrency(16, clock=clock,
+                                   random=random.Random(1).random)
     _run_against_quota(40.0, 10.0, clock, adaptive)  # warm up
     accepted, refused = _run_against_quota(40.0, 60.0, clock, adaptive)
     assert accepted / 60.0 >= 0.9 * 40.0
@@ -73,7 +79,7 @@ def test_adaptive_concurrency_settles_under_a_token_bucket_quota():
 
 def test_until_the_first_throttling_requests_in_flight_start_at_one_and_grow_per_answer():
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     limits = []
     for _ in range(9):
         limits.append(adaptive.limit)
@@ -84,7 +90,7 @@ def test_until_the_first_throttling_requests_in_flight_start_at_one_and_grow_per
 
 def test_a_writer_joining_a_full_quota_is_refused_once_not_max_in_flight_times():
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     assert adaptive.limit == 1
     adaptive.completed(adaptive.ticket(), 0.05, throttled=True)
     # One request was out: refused, it cut the rate; the rest wait for pacing.
@@ -121,7 +127,7 @@ def test_the_additive_increase_is_the_same_for_a_slow_and_a_fast_writer():
     gains = []
     for rate in (4.0, 40.0):
         clock = FakeClock()
-        adaptive = AdaptiveConcurrency(8, cubic=1e-9, clock=clock)
+        adaptive = AdaptiveConcurrency(8, cubic=1e-9, clock=clock, random=_EVEN)
         _cut_from(rate, clock, adaptive)
         cut = adaptive.rate
         assert cut == pytest.approx(0.9 * rate, rel=0.05)
@@ -138,7 +144,8 @@ def test_a_writer_left_alone_on_a_quota_takes_the_freed_share_in_seconds():
     taken = {}
     for cubic in (0.03, 1e-9):
         clock = FakeClock()
-        adaptive = AdaptiveConcurrency(16, cubic=cubic, clock=clock)
+        adaptive = AdaptiveConcurrency(16, cubic=cubic, clock=clock,
+                                       random=random.Random(1).random)
         _run_against_quota(10.0, 30.0, clock, adaptive)
         accepted, _ = _run_against_quota(40.0, 30.0, clock, adaptive)
         taken[cubic] = accepted / (40.0 * 30.0)
@@ -149,7 +156,7 @@ def test_the_rate_at_most_doubles_per_accepted_answer():
     # A writer at its floor waited long between starts: its busy time since the
     # cut is long, and the cubic alone would jump to hundreds a second.
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     for _ in range(60):
         clock.now += 1.0
         adaptive.completed(adaptive.ticket(), 0.05, throttled=True)
@@ -168,7 +175,7 @@ def test_a_writer_of_half_a_request_a_second_wins_a_cut_back_over_at_least_three
     # answer after a 2 s gap: one request, so one refusal in two. Each refusal
     # costs a request: the increase is slowed so that it takes three or more.
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     _cut_from(0.5, clock, adaptive)
     assert adaptive.rate < 0.5
     answers = 0
@@ -181,7 +188,7 @@ def test_a_writer_of_half_a_request_a_second_wins_a_cut_back_over_at_least_three
 
 def test_a_burst_of_throttled_answers_of_one_round_decreases_once_and_each_other_takes_5_percent():
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     for _ in range(20):
         clock.now += 0.01
         adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
@@ -199,7 +206,7 @@ def test_a_burst_of_throttled_answers_of_one_round_decreases_once_and_each_other
 
 def test_the_cut_goes_to_the_rate_accepted_not_the_rate_sent():
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     held = []
     for k in range(40):  # 40 starts in 2 s; every other one answered (accepted) at once
         clock.now = 0.025 + 0.05 * k
@@ -218,7 +225,7 @@ def test_the_cut_goes_to_the_rate_accepted_not_the_rate_sent():
 
 def test_a_slow_writer_measures_its_rate_over_its_last_requests_not_only_the_window():
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(4, clock=clock)
+    adaptive = AdaptiveConcurrency(4, clock=clock, random=_EVEN)
     for k in range(1, 31):  # one request every 0.5 s: 4 in a 2 s window
         clock.now = 0.5 * k
         adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
@@ -233,7 +240,7 @@ def test_a_slow_writer_measures_its_rate_over_its_last_requests_not_only_the_win
 def test_time_waiting_for_input_does_not_count_as_sending_time():
     # Bursts of 10 requests, 10 ms apart, every 2 s; nothing waits in between.
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(4, clock=clock)
+    adaptive = AdaptiveConcurrency(4, clock=clock, random=_EVEN)
     for burst in range(3):
         for k in range(10):
             clock.now = 2.0 * burst + 0.01 * k
@@ -249,7 +256,7 @@ def test_time_waiting_for_input_does_not_count_as_sending_time():
 @pytest.mark.parametrize("min_rate", [0.25, 0.05])
 def test_the_rate_never_drops_below_min_rate_and_starts_are_paced_to_it(min_rate):
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(4, min_rate=min_rate, clock=clock)
+    adaptive = AdaptiveConcurrency(4, min_rate=min_rate, clock=clock, random=_EVEN)
     for _ in range(200):
         clock.now += 1.0
         adaptive.completed(adaptive.ticket(), 0.05, throttled=True)
@@ -263,6 +270,29 @@ def test_the_rate_never_drops_below_min_rate_and_starts_are_paced_to_it(min_rate
         adaptive.ticket()
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert gaps == pytest.approx([1.0 / min_rate] * 4)
+
+
+def test_gaps_between_starts_are_random_around_one_over_the_rate():
+    # Even gaps let a writer's starts fall at the same place between a shared
+    # bucket's refills, so its refusals did not follow its rate. Each start
+    # needs a random 0-2 tokens instead; at a rate of 0.25 (a bucket of one
+    # token) a start needing more than one still comes.
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(4, clock=clock, random=random.Random(7).random)
+    for _ in range(200):
+        clock.now += 1.0
+        adaptive.completed(adaptive.ticket(), 0.05, throttled=True)
+    assert adaptive.rate == pytest.approx(0.25)
+    starts = []
+    for _ in range(400):
+        clock.now = max(clock.now, adaptive.next_start())
+        starts.append(clock.now)
+        adaptive.ticket()
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    mean = sum(gaps) / len(gaps)
+    spread = (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5
+    assert mean == pytest.approx(4.0, rel=0.1)
+    assert spread > 1.0 and max(gaps) < 8.0 + 1e-9
 
 
 @pytest.mark.parametrize("kwargs", [{"decrease": 1.0}, {"decrease": 0.0}, {"increase": 0.0},
@@ -321,7 +351,7 @@ def _share_one_bucket(writers, quota, seconds, warm, seed, latency=0.05, stagger
             break
         clock.now = now
         if limiters[index] is None:
-            limiters[index] = AdaptiveConcurrency(8, clock=clock)
+            limiters[index] = AdaptiveConcurrency(8, clock=clock, random=rnd.random)
         limiter = limiters[index]
         if kind == "arrive":
             tokens, stamp = min(size, tokens + (now - stamp) * quota), now
@@ -385,7 +415,7 @@ def test_a_heavy_cut_takes_the_share_accepted_since_the_last_cut():
     # rate is far above what it refills. The ten answers after the first cut,
     # one accepted, say what share of the new rate it takes.
     clock = FakeClock()
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
     for k in range(40):  # 40 accepted in 0.2 s: 200/s, over 8 in flight / 50 ms
         clock.now = 0.005 * (k + 1)
         adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
