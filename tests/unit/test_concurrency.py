@@ -292,7 +292,9 @@ def test_gaps_between_starts_are_random_around_one_over_the_rate():
     mean = sum(gaps) / len(gaps)
     spread = (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5
     assert mean == pytest.approx(4.0, rel=0.1)
-    assert spread > 1.0 and max(gaps) < 8.0 + 1e-9
+    # A start needing few tokens may leave the bucket a token in debt: the
+    # longest gap is three times the mean.
+    assert spread > 1.0 and max(gaps) <= 12.0 + 1e-9
 
 
 @pytest.mark.parametrize("kwargs", [{"decrease": 1.0}, {"decrease": 0.0}, {"increase": 0.0},
