@@ -87,14 +87,25 @@ DEFAULT_QUOTAS: Mapping[str, QuotaConfig] = {
     # which defers to the "API throttling limits" of
     # https://docs.aws.amazon.com/general/latest/gr/iot-twinmaker.html, and the
     # BatchPutPropertyValues API reference; none of the text read states the
-    # BatchPutPropertyValues rate.
+    # BatchPutPropertyValues rate. Searched again on 2026-12-02 (AWS
+    # documentation and web pages, for "TwinMaker endpoints and quotas
+    # BatchPutPropertyValues requests per second", "TwinMaker API throttling
+    # limits", "Rate of BatchPutPropertyValues API requests"): the copies of
+    # the general-reference page found end before its quota tables (the
+    # anchor #limits_iot_twinmaker_throttling_lim is named, its rows are not),
+    # and no other page found (API reference, SDK references) states a rate.
     "iottwinmaker": QuotaConfig(requests_per_second=10.0),
     # Stand-in: 10 requests per second. Read:
     # https://docs.aws.amazon.com/datazone/latest/userguide/datazone-limits.html
     # ("Amazon DataZone API rate limits", per account and Region: 5 TPS for
     # CreateGlossary, 20 TPS for most APIs, 3 TPS for the subscription ones) and
     # https://docs.aws.amazon.com/general/latest/gr/datazone.html; neither
-    # names PostTimeSeriesDataPoints in the text read.
+    # names PostTimeSeriesDataPoints in the text read. Searched again on
+    # 2026-12-02 (AWS documentation and web pages, for "DataZone endpoints and
+    # quotas PostTimeSeriesDataPoints", "DataZone API rate limits
+    # PostTimeSeriesDataPoints TPS"): the copies of the rate-limit table found
+    # (English, Japanese, Korean, Chinese) end before any time-series API, and
+    # no other page found (API reference, SDK references) states a rate.
     "datazone": QuotaConfig(requests_per_second=10.0),
     # The Amazon Connect Administrator Guide's "API throttling quotas"
     # (https://docs.aws.amazon.com/connect/latest/adminguide/amazon-connect-service-limits.html,

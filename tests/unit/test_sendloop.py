@@ -146,7 +146,7 @@ def test_a_whole_request_throttled_is_retried_and_lowers_the_adaptive_limit():
             raise fakes.client_error("ThrottlingException", 429)
         return {"errorEntries": []}
 
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=lambda: 0.5)
     loop = _loop("whole", throttle_first_three, clock, adaptive)
     outcomes = _run(loop, _requests(_service(), 10))
     assert sum(len(o.written) for o in outcomes) == 100
@@ -251,7 +251,7 @@ def test_records_out_of_attempts_are_dead_lettered_with_their_error_and_nothing_
 def test_half_of_a_requests_entries_throttled_slows_the_writer_down(throttled, slows_down):
     clock = FakeClock()
     plan = {"/p%03d" % p: ["ThrottlingException"] for p in range(throttled)}
-    adaptive = AdaptiveConcurrency(8, clock=clock)
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=lambda: 0.5)
     loop = _loop("share-%d" % throttled, fakes.SiteWiseEntryErrors(plan), clock, adaptive)
     outcomes = _run(loop, _requests(_service(), 10, points_per_property=1))
     assert sum(len(o.written) for o in outcomes) == 10
