@@ -22,7 +22,7 @@ ACCEPTED: Dict[str, Any] = {
     "iotsitewise": {"errorEntries": []},
     "iottwinmaker": {"errorEntries": []},
     "datazone": {"forms": []},
-    "connect": {"Successful": [], "Failed": []},
+    "connect": None,  # one success per value sent: see _connect_accepted
     "iotevents-data": {"BatchPutMessageErrorEntries": []},
     "kinesis": None,  # one result per record sent: see _kinesis_accepted
 }
@@ -47,6 +47,17 @@ def _kinesis_accepted(body: bytes) -> bytes:
     return json.dumps({"FailedRecordCount": 0, "Records": [
         {"SequenceNumber": str(49_000_000 + i), "ShardId": "shardId-000000000000"}
         for i in range(len(records))]}).encode()
+
+
+def _connect_accepted(body: bytes) -> bytes:
+    """BatchCreateDataTableValue's answer storing every value: one ``Successful`` entry
+    per value, naming its primary values and attribute (an empty list would confirm
+    none, and the writer would read the values back and resend them)."""
+    values = json.loads(body)["Values"]
+    return json.dumps({"Failed": [], "Successful": [
+        {"PrimaryValues": value.get("PrimaryValues", []),
+         "AttributeName": value["AttributeName"], "RecordId": "record-%d" % i}
+        for i, value in enumerate(values)]}).encode()
 
 
 def requests_sent(name: str) -> int:
@@ -89,7 +100,8 @@ def stub_client(service: str, name: str = "stub", parameter_validation: bool = F
             _COUNTS[name] = _COUNTS.get(name, 0) + 1
             if shape is not None:
                 _SHAPES.setdefault(name, []).append(shape)
-        answer_body = _kinesis_accepted(request.body) if service == "kinesis" else body
+        answer_body = (_kinesis_accepted(request.body) if service == "kinesis"
+                       else _connect_accepted(request.body) if service == "connect" else body)
         return AWSResponse(request.url, status, {"content-type": "application/json"},
                            _Raw(answer_body))
 

@@ -49,3 +49,14 @@ def test_the_engine_benchmark_times_a_run_from_the_emulators_request_log(capsys)
     assert rate["requests"] >= 6
     assert rate["sending"] > 0 and rate["whole"] > 0 and rate["first_request"] >= 0
     assert engines.DIRECT in capsys.readouterr().out
+
+
+def test_the_stub_confirms_every_connect_value_so_fill_counts_no_resends():
+    # 100 values over 10 tables: one request of 10 values per table. A stub answering
+    # with no Successful entries would confirm none, and the writer would resend them.
+    from benchmarks import stub
+    from benchmarks.workloads import workloads
+    workload = next(w for w in workloads() if w.service == "connect")
+    stub.reset("fill-connect-test")
+    run.run_writer(workload, 100, stub.StubClientFactory("connect", "fill-connect-test"))
+    assert stub.requests_sent("fill-connect-test") == workload.lower_bound(100) == 10
