@@ -1,10 +1,12 @@
 """SiteWise at its documented edges: the double range and time window inclusive, the code and
 target of a refused record, and errors that fail a whole entry."""
 
+import pickle
+
 import pytest
 
 from beam_batchput.core.packing import pack
-from beam_batchput.core.service import InvalidRecord
+from beam_batchput.core.service import Failure, InvalidRecord, Unmatched
 from beam_batchput.services.sitewise import SiteWiseService
 from tests.clocks import FakeClock
 
@@ -101,3 +103,72 @@ def test_without_partial_processing_each_value_of_a_refused_entry_fails_once():
 def test_a_partial_processing_setting_that_is_not_a_bool_is_named_in_the_error():
     with pytest.raises(ValueError, match="enable_partial_entry_processing"):
         SiteWiseService(enable_partial_entry_processing="yes")
+
+
+@pytest.mark.parametrize("value", [2e10, -2e10, 20_000_000_000])
+def test_a_typed_double_outside_the_range_is_refused(value):
+    with pytest.raises(InvalidRecord) as raised:
+        _service().item({"property_alias": "/p", "value": value, "value_type": "DOUBLE",
+                         "timestamp": NOW})
+    assert raised.value.code == "ValueOutOfRange" and "1e10" in raised.value.message
+
+
+class Double(float):
+    """A float subclass, as numpy's float64 is."""
+
+
+def test_a_float_subclass_value_is_sent_as_a_double():
+    assert _variant({"property_alias": "/p", "value": Double(2.5), "timestamp": NOW}) == {
+        "doubleValue": 2.5}
+
+
+def test_an_error_without_a_code_or_message_fails_its_values_as_unknown():
+    service, request = _entry_of_three(partial=True)
+    (entry,) = request.entries
+    response = {"errorEntries": [{"entryId": entry.entry_id, "errors": [{}]}]}
+    failures = list(service.failures(request, response))
+    assert len(failures) == 3 and {(f.code, f.message) for f in failures} == {("Unknown", "")}
+
+
+def test_a_service_that_never_read_a_record_pickles():
+    service = pickle.loads(pickle.dumps(_service()))
+    assert service.item({"property_alias": "/p", "value": 1.5, "timestamp": float(NOW)})
+
+
+@pytest.mark.parametrize("timestamp", [NOW + 600.5, NOW - 7 * 24 * 3600 - 0.5])
+def test_half_a_second_past_either_end_of_the_window_is_refused(timestamp):
+    for target in ({"property_alias": "/p"}, {"asset_id": ASSET, "property_id": PROP}):
+        with pytest.raises(InvalidRecord) as raised:
+            _service().item(dict(target, value=1.5, timestamp=timestamp))
+        assert raised.value.code == "TimestampOutOfRange"
+
+
+def test_the_first_second_after_the_epoch_is_a_valid_timestamp():
+    item = _service(now=100).item({"property_alias": "/p", "value": 1, "timestamp": 1})
+    assert SiteWiseService.tqv(item)["timestamp"] == {"timeInSeconds": 1, "offsetInNanos": 0}
+
+
+def _response(*error_entries):
+    return {"errorEntries": [{"entryId": entry_id, "errors": errors}
+                             for entry_id, errors in error_entries]}
+
+
+def test_an_error_entry_naming_no_entry_sent_keeps_its_code_and_the_next_entry_is_read():
+    service, request = _entry_of_three(partial=True)
+    (entry,) = request.entries
+    failures = list(service.failures(request, _response(
+        ("no-such-entry", [{"errorCode": "InternalFailureException", "errorMessage": "x"}]),
+        (entry.entry_id, [{"errorCode": "ResourceNotFoundException", "errorMessage": "y"}]))))
+    assert [u.code for u in failures if isinstance(u, Unmatched)] == [
+        "InternalFailureException"]
+    assert sorted(f.code for f in failures if isinstance(f, Failure)) == [
+        "ResourceNotFoundException"] * 3
+
+
+def test_an_error_naming_a_timestamp_never_sent_keeps_its_code():
+    service, request = _entry_of_three(partial=True)
+    (entry,) = request.entries
+    failures = list(service.failures(request, _response((entry.entry_id, [{
+        "errorCode": "InvalidRequestException", "errorMessage": "bad",
+        "timestamps": [{"timeInSeconds": NOW - 100, "offsetInNanos": 0}]}]))))
+    assert [(type(f), f.code) for f in failures] == [(Unmatched, "InvalidRequestException")]
