@@ -3,6 +3,10 @@ followed over pages."""
 
 import botocore.session
 import botocore.validate
+import pytest
+
+from beam_batchput.core.service import InvalidRecord
+from beam_batchput.services.connect import ConnectDataTableService
 
 from tests.unit.test_connect import build, record
 
@@ -37,3 +41,21 @@ def test_the_read_back_follows_the_next_token_with_valid_requests():
         {"AttributeName": "queue", "Values": ["billing"]},
         {"AttributeName": "region", "Values": ["eu"]}]
     assert "NextToken" not in first and second == dict(first, NextToken="page-2")
+
+
+def test_an_attribute_name_of_127_characters_is_accepted_and_of_128_refused():
+    # AttributeName: 1-127 characters.
+    service = ConnectDataTableService()
+    assert service.item(record(attribute_name="a" * 127)).payload["AttributeName"] == "a" * 127
+    with pytest.raises(InvalidRecord) as raised:
+        service.item(record(attribute_name="a" * 128))
+    assert raised.value.code == "InvalidLength"
+    assert service.item(record(primary_values={"q" * 127: "billing"}))
+
+
+def test_a_successful_value_the_request_did_not_carry_confirms_nothing():
+    service, (request,), (kwargs,) = build([record()])
+    (sent,) = kwargs["Values"]
+    stranger = dict(sent, AttributeName="other")
+    assert list(service.confirmed(request, {"Successful": [stranger, sent]})) == list(
+        request.items)

@@ -5,8 +5,10 @@ entry read, echoed times as botocore parses them, and the read-back request
 import datetime
 
 import botocore.session
+import pytest
 
 from beam_batchput.core.sender import UNMATCHED_ERROR_CODE, settle_response
+from beam_batchput.core.service import InvalidRecord
 from tests.unit.test_twinmaker import (
     THREE,
     assert_valid_request,
@@ -142,3 +144,22 @@ def test_a_value_named_by_two_errors_fails_once_with_the_first():
     assert sorted((f.item.item_id, f.code) for f in found) == [
         ("pump-01/telemetry/flow@2023-11-14T22:13:20Z", "409"),
         ("pump-01/telemetry/flow@2023-11-14T22:13:21Z", "409")]
+
+
+def _maps(depth):
+    value = 1
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+def test_maps_nest_up_to_the_documented_depth_and_no_further():
+    # TwinMaker's DataValue nests lists and maps 10 levels deep at most.
+    service, _, _ = build([record()])
+    value = service.item(record(value=_maps(10))).payload["value"]
+    for _ in range(10):
+        value = value["mapValue"]["k"]
+    assert value == {"integerValue": 1}
+    with pytest.raises(InvalidRecord) as raised:
+        service.item(record(value=_maps(11)))
+    assert raised.value.code == "NestingTooDeep"
