@@ -26,3 +26,10 @@ def test_records_differing_only_in_their_timestamp_keep_distinct_ids_in_one_wind
                      for t in (1_700_000_000, 1_700_000_001))
     assert first.item_id != second.item_id
     assert first.payload["messageId"] == first.item_id
+
+
+@pytest.mark.parametrize("text, millis", [("2023-11-14T22:13:20.0006Z", 1_700_000_000_001),
+                                          ("2023-11-14T22:13:20.0004Z", 1_700_000_000_000)])
+def test_timestamps_are_rounded_to_the_nearest_millisecond(text, millis):
+    assert IoTEventsService().item(record(timestamp=text)).payload["timestamp"] == {
+        "timeInMillis": millis}
