@@ -60,3 +60,14 @@ def test_the_client_is_built_with_the_settings_given(monkeypatch):
         3, 4.0, 5.0)
     assert config.retries == {"mode": "standard", "total_max_attempts": 6}
     assert config.inject_host_prefix is False
+
+
+def test_the_client_reads_the_named_profile(monkeypatch, tmp_path):
+    config = tmp_path / "config"
+    config.write_text("[profile beam-batchput-test]\nregion = ap-south-1\n"
+                      "aws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    client = ClientConfig(profile_name="beam-batchput-test").create_client("iotsitewise")
+    assert client.meta.region_name == "ap-south-1"

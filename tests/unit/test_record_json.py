@@ -58,3 +58,7 @@ def test_a_record_nested_deeper_than_repr_goes_comes_back_as_a_short_text():
         record = [record]
     text = json.loads(record_to_json({"deep": record}))["$repr"]
     assert text.startswith("{'deep': [[") and len(text) < 100
+
+
+def test_a_record_of_another_kind_is_written_as_itself():
+    assert record_to_json([1, "a"]) == '[1, "a"]'
