@@ -178,7 +178,7 @@ class AdaptiveConcurrency(FixedConcurrency):
         self._round = 0  # tickets below this were started before the last decrease
         self._tokens = 0.0  # starts allowed at once (a bucket of burst_seconds' worth)
         # The tokens the next start needs: 1 on average, drawn in [0, 2).
-        self._random = random or _random.Random().random
+        self._random = random or _random.Random().random  # nosec B311 # send pacing jitter
         self._need = 1.0
         self._stamp = 0.0
         self._burst_seconds = burst_seconds
