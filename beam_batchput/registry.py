@@ -104,7 +104,7 @@ SERVICES: Tuple[ServiceSpec, ...] = (
                 _SERVICES + "datazone:DataZoneService", _WRITERS + "WriteToDataZone",
                 "datazone_record", "WriteToDataZone",
                 (YamlSetting("max_forms_per_request", int, DEFAULT_MAX_FORMS_PER_REQUEST,
-                             "Forms per call."),
+                             "Forms per call (1: each form's clientToken is its own)."),
                  YamlSetting("max_request_bytes", Optional[int], DEFAULT_MAX_REQUEST_BYTES,
                              "Serialized form bytes per call, or null.")),
                 _HANDLERS + "datazone:DataZoneHandler"),

@@ -78,10 +78,14 @@ class WriteToDataZone(AwsBatchWrite):
     ``form_name``, ``type_identifier``, optional ``type_revision``, ``timestamp``
     and ``content`` (JSON text or a dict). One request targets one entity and
     succeeds or fails whole; its ``clientToken`` is derived from its content, so
-    a replayed request does not write twice.
+    a replayed request does not write twice. One form per call by default, so
+    the token is the form's own and a form sent again in any packing is
+    stored once.
 
     Args:
-        max_forms_per_request: Forms per call (AWS documents no maximum).
+        max_forms_per_request: Forms per call (default 1; AWS documents no
+            maximum). More sends fewer calls, but a form re-packed into
+            another request on a replay (a Flink restore) is stored again.
         max_request_bytes: Serialized form bytes per call, or None.
         **kwargs: Any keyword argument of ``AwsBatchWrite``.
     """

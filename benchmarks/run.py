@@ -62,7 +62,8 @@ def fill(n_by_service: Dict[str, int]) -> List[Dict[str, Any]]:
         n = n_by_service.get(workload.service, 1000)
         name = "fill-" + workload.service
         stub.reset(name)
-        run_writer(workload, n, stub.StubClientFactory(workload.service, name))
+        run_writer(workload, n, stub.StubClientFactory(workload.service, name),
+                   **(workload.writer_kwargs or {}))
         sent, bound = stub.requests_sent(name), workload.lower_bound(n)
         rows.append({"figure": "fill", "service": workload.service, "records": n,
                      "requests": sent, "lower_bound": bound, "ratio": sent / bound,

@@ -2,11 +2,16 @@
 
 One record is one time-series form data point of one asset or listing. A
 request targets one entity and carries its forms; it succeeds or fails whole.
-AWS documents no maximum of forms per request, so the connector sends at most
-``DEFAULT_MAX_FORMS_PER_REQUEST`` (10) forms and ``DEFAULT_MAX_REQUEST_BYTES``
-(1 MiB) of serialized forms per call by default; both are constructor options.
-Each request carries a ``clientToken`` derived from its content, so a replayed
-request is not written twice.
+Each request carries a ``clientToken`` derived from its content, and DataZone
+applies a token once: that is its only idempotency. By default a request
+carries one form (``DEFAULT_MAX_FORMS_PER_REQUEST``), so the token is the
+form's own, and a form sent again is not written twice however the engine
+delivers it again: a retried request, a replayed bundle, or a restore from a
+checkpoint after which the writer packs its records differently. AWS
+documents no maximum of forms per request; ``max_forms_per_request`` above 1
+sends fewer calls, but a form packed into another request on a replay (after
+a Flink restore, for instance) is then a second data point.
+``DEFAULT_MAX_REQUEST_BYTES`` (1 MiB) bounds the serialized forms per call.
 """
 
 from __future__ import annotations
@@ -31,10 +36,11 @@ from beam_batchput.services._fields import MAX_YEAR, MIN_YEAR, Fields, format_is
 __all__ = ["DataZoneService", "DEFAULT_MAX_FORMS_PER_REQUEST", "DEFAULT_MAX_REQUEST_BYTES"]
 
 # No documented maximum of forms per request (botocore model: the forms list has
-# no min or max). Conservative defaults of the connector's own choosing: a few
-# forms per call, and a byte budget far below the payload limits of AWS REST
-# front ends (several MB), since one form's content alone may be 500,000 chars.
-DEFAULT_MAX_FORMS_PER_REQUEST = 10
+# no min or max). Defaults of the connector's own choosing: one form per call,
+# so that each form's clientToken is its own (see the module's docstring), and
+# a byte budget far below the payload limits of AWS REST front ends (several
+# MB), since one form's content alone may be 500,000 chars.
+DEFAULT_MAX_FORMS_PER_REQUEST = 1
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 # botocore model (TimeSeriesDataPointFormInput): formName 1-128, typeIdentifier
 # 1-385 with a pattern, typeRevision 1-64, content at most 500,000 chars.
@@ -118,10 +124,15 @@ class DataZoneService(Service):
     ``type_revision``.
 
     AWS documents no maximum of forms per request; the defaults are the
-    connector's own conservative choice.
+    connector's own choice. With one form per request (the default), each
+    form's ``clientToken`` is its own, so a form sent again is stored once
+    whatever request the engine's replay packs it into; with more, only a
+    request replayed as it was is recognised.
 
     Args:
-        max_forms_per_request: Forms per request (default 10).
+        max_forms_per_request: Forms per request (default 1). More sends fewer
+            calls; a form re-packed into another request on a replay is then
+            stored again.
         max_request_bytes: Bytes of serialized forms per request (default
             1 MiB), or None for no byte budget. A single larger form is still
             sent, alone.

@@ -24,8 +24,9 @@ DOCUMENTED = {
     "sitewise": (10, 10, None),
     # BatchPutPropertyValues: 10 entries, 10 property values each.
     "twinmaker": (10, 10, None),
-    # PostTimeSeriesDataPoints: no documented maximum; the default is 10 forms, 1 MiB.
-    "datazone": (10, 1, 1024 * 1024),
+    # PostTimeSeriesDataPoints: no documented maximum; the default is 1 form (each
+    # form's clientToken its own), 1 MiB.
+    "datazone": (1, 1, 1024 * 1024),
     # BatchCreateDataTableValue: no documented maximum; the default is 25 values.
     "connect": (25, 1, None),
     # BatchPutMessage: 10 messages and 1,024 bytes of payload in total.

@@ -131,8 +131,9 @@ def report(ledger: harness.Ledger, settings: harness.RunSettings, seconds: float
         "stored one, so a resent point cannot be stored twice; the check counts stored "
         "points by record number and key.",
         "- DataZone: every accepted call appends new data points with new ids; a resent "
-        "call is recognised by its `clientToken`, derived from the request's content, so "
-        "only a different token (a different packing of the same forms) could duplicate.",
+        "call is recognised by its `clientToken`, derived from the request's content. "
+        "The writer sends one form per call by default, so a form's token is its own "
+        "and a resent form is recognised however it is packed.",
         "- Connect: the same value for the same primary values and attribute returns the "
         "same RecordId; a different value would need a LockVersion.",
         "- IoT Events: an input processes a messageId once; ids are derived from content.",

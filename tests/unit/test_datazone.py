@@ -137,7 +137,7 @@ def build(records, service=None):
 def test_requests_validate_against_the_botocore_model():
     records = [record(form_name="f%d" % n, timestamp=NOW + n / 10, type_revision=str(n))
                for n in range(4)] + [record(entity_type="LISTING", content=...)]
-    _, _, requests = build(records)
+    _, _, requests = build(records, DataZoneService(max_forms_per_request=10))
     assert len(requests) == 2
     for kwargs in requests:
         assert_valid_request(kwargs, SHAPE)
@@ -151,11 +151,11 @@ def test_requests_validate_against_the_botocore_model():
 def test_requests_hold_one_entity_and_at_most_the_configured_forms():
     records = [record(entity_id="entity_%d" % (n % 3), form_name="f%d" % n, timestamp=NOW + n)
                for n in range(65)]
-    _, requests, requests_kwargs = build(records)
+    _, requests, requests_kwargs = build(records, DataZoneService(max_forms_per_request=10))
     assert sum(len(r.items) for r in requests) == 65
     assert len(requests) == 9  # 22, 22, 21 forms: 3 requests per entity
     for request, kwargs in zip(requests, requests_kwargs):
-        assert len(kwargs["forms"]) <= DEFAULT_MAX_FORMS_PER_REQUEST
+        assert len(kwargs["forms"]) <= 10
         assert {item.scope for item in request.items} == {request.scope}
         assert sum(item.size for item in request.items) <= DEFAULT_MAX_REQUEST_BYTES
 
@@ -163,14 +163,14 @@ def test_requests_hold_one_entity_and_at_most_the_configured_forms():
 def test_the_byte_budget_splits_large_forms():
     big = {"blob": "x" * 400_000}
     records = [record(form_name="f%d" % n, content=big) for n in range(5)]
-    _, requests, _ = build(records)
+    _, requests, _ = build(records, DataZoneService(max_forms_per_request=10))
     assert [len(r.items) for r in requests] == [2, 2, 1]
     for request in requests:
         assert sum(item.size for item in request.items) <= DEFAULT_MAX_REQUEST_BYTES
 
 
 def test_a_form_over_the_byte_budget_still_goes_alone():
-    service = DataZoneService(max_request_bytes=100)
+    service = DataZoneService(max_forms_per_request=10, max_request_bytes=100)
     _, requests, _ = build([record(form_name="a"), record(form_name="b")], service)
     assert [len(r.items) for r in requests] == [1, 1]
 
@@ -208,7 +208,24 @@ def test_limits_follow_the_constructor(forms, budget):
             service.limits.max_request_bytes) == (forms, 1, budget)
     _, requests, _ = build([record(form_name="f%d" % n) for n in range(7)], service)
     assert all(len(r.items) <= forms for r in requests)
-    assert DataZoneService().limits.max_entries == DEFAULT_MAX_FORMS_PER_REQUEST
+    assert DataZoneService().limits.max_entries == 1
+
+
+def test_by_default_each_form_has_its_own_client_token_whatever_it_is_packed_with():
+    # A replay after a restore packs records differently; DataZone recognises only the
+    # clientToken, so by default a form is sent alone and its token depends on it only.
+    forms = [record(form_name="f%d" % n, timestamp=NOW + n) for n in range(4)]
+    first, second = build(forms[:3])[2], build(forms[1:])[2]
+    assert [len(kw["forms"]) for kw in first + second] == [1] * 6
+    tokens = {kw["forms"][0]["formName"]: kw["clientToken"] for kw in first}
+    assert len(set(tokens.values())) == 3
+    again = {kw["forms"][0]["formName"]: kw["clientToken"] for kw in second}
+    assert (again["f1"], again["f2"]) == (tokens["f1"], tokens["f2"])
+    assert again["f3"] not in tokens.values()
+    # Several forms a request: the token is the request's, so another packing changes it.
+    batched = DataZoneService(max_forms_per_request=10)
+    together, apart = build(forms[:2], batched)[2], build(forms[1:2], batched)[2]
+    assert together[0]["clientToken"] != apart[0]["clientToken"]
 
 
 @pytest.mark.parametrize("kwargs,name", [
@@ -227,7 +244,8 @@ def test_bad_configuration_names_the_parameter(kwargs, name):
 
 
 def test_a_created_response_has_no_failures():
-    service, (request,), (kwargs,) = build([record(form_name="a"), record(form_name="b")])
+    service, (request,), (kwargs,) = build([record(form_name="a"), record(form_name="b")],
+                                           DataZoneService(max_forms_per_request=10))
     response = {"ResponseMetadata": {"HTTPStatusCode": 201}, "domainId": kwargs["domainIdentifier"],
                 "entityId": kwargs["entityIdentifier"], "entityType": "ASSET",
                 "forms": [dict(form, id="dp%d" % n) for n, form in enumerate(kwargs["forms"])]}
