@@ -10,11 +10,7 @@ import pytest
 
 from beam_batchput.core.packing import pack
 from beam_batchput.core.service import InvalidRecord
-from beam_batchput.services.datazone import (
-    DEFAULT_MAX_FORMS_PER_REQUEST,
-    DEFAULT_MAX_REQUEST_BYTES,
-    DataZoneService,
-)
+from beam_batchput.services.datazone import DEFAULT_MAX_REQUEST_BYTES, DataZoneService
 from tests import fakes
 from tests.unit.test_twinmaker import assert_valid_request
 
