@@ -20,6 +20,7 @@ counted and printed per service, never folded away silently
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -168,9 +169,14 @@ def test_flink_replays_the_stream_after_a_crash(worker_env, crashed, emulator_fa
         assert state == PipelineState.DONE, "job ended %s after %.0f s" % (state, done_at)
         metrics = ledger_run.metrics_of(result)
     book, replays = ledger_run.replayed_ledger(RECORDS, outputs, emulator, metrics)
+    declined = collections.Counter(
+        (entry.get("failure_message") or "")[:160] for entry in after.get("history") or ()
+        if entry.get("status") == "FAILED")
     print("job DONE %.0f s after submission; restored from checkpoint %s; checkpoints at "
           "the end: %s; failures: %s" % (done_at, restored.get("id"), after.get("counts"),
                                          failures))
+    print("checkpoints that failed, by reason (the REST API keeps the latest few): %s"
+          % dict(declined))
     print("re-emitted after the restore, per service: %s" % replays)
     print("records_in (the last attempt's metrics): %s" % {
         s: m.get("records_in", 0) for s, m in metrics.items()})
