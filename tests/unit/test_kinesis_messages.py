@@ -5,7 +5,7 @@ answer that does not hold one result per record."""
 import pytest
 
 from beam_batchput.core.packing import pack
-from beam_batchput.core.service import Unmatched
+from beam_batchput.core.service import Failure, Unmatched
 from beam_batchput.services.kinesis import KinesisService
 from tests.refusals import refusal
 
@@ -111,3 +111,12 @@ def test_an_answer_without_one_result_per_record_says_how_many_it_held(response,
         "ResultCountMismatch", "the response holds %d results for 2 records sent" % found,
         tuple(request.items))]
     assert list(service.confirmed(request, response)) == []
+
+
+def test_a_refused_record_without_a_message_is_failed_with_its_code_and_no_text():
+    service = KinesisService()
+    (item,) = [service.item(_record())]
+    (request,) = pack([item], service.limits, service.entry_id)
+    response = {"Records": [{"ErrorCode": "ProvisionedThroughputExceededException"}]}
+    assert list(service.failures(request, response)) == [
+        Failure(item, "ProvisionedThroughputExceededException", "")]
