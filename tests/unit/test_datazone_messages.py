@@ -74,3 +74,11 @@ def test_a_byte_budget_that_is_not_a_positive_integer_is_refused_with_its_value(
         DataZoneService(max_request_bytes=budget)
     assert str(raised.value) == (
         "max_request_bytes must be a positive integer or None, got %r" % (budget,))
+
+
+@pytest.mark.parametrize("forms", [0, "10"])
+def test_a_form_count_that_is_not_a_positive_integer_is_refused_with_its_value(forms):
+    with pytest.raises(ValueError) as raised:
+        DataZoneService(max_forms_per_request=forms)
+    assert str(raised.value) == (
+        "max_forms_per_request must be a positive integer, got %r" % (forms,))

@@ -1,9 +1,11 @@
 """What a receipt names for each service: the item id and target of a record taken,
-written out here, and derived ids that stay the same from one run to the next (a replay
-must send a message or record under the id it had)."""
+written out here, and derived ids (IoT Events message ids, DataZone client tokens) that
+stay the same from one run to the next (a replay must send a message or request under the
+id it had)."""
 
 import pytest
 
+from beam_batchput.core.packing import pack
 from beam_batchput.services.connect import ConnectDataTableService
 from beam_batchput.services.datazone import DataZoneService
 from beam_batchput.services.iotevents import IoTEventsService
@@ -103,3 +105,27 @@ def test_kinesis_sends_text_as_utf8_and_counts_the_key_in_the_size():
     assert item.payload == {"Data": b"h\xc3\xa9", "PartitionKey": "ké"}
     assert (item.scope, item.size) == (
         ("StreamARN", "arn:aws:kinesis:us-east-1:123456789012:stream/s1"), 6)
+
+
+def _form(timestamp):
+    return {"domain_id": "dzd_abc", "entity_type": "ASSET", "entity_id": "asset1",
+            "form_name": "Metrics", "type_identifier": "amazon.datazone.Metric",
+            "timestamp": timestamp}
+
+
+@pytest.mark.parametrize("timestamp, sent, token", [
+    # Whole seconds go as an int: the client token hashes the form as sent.
+    (1_700_000_000, 1_700_000_000,
+     "c3050aae16b5c9b4e76cf3e05e8b5aabeb4f339ff9b851ab58c2a6a7d280d1af"),
+    # 1,699,999,999,698 ms is a multiple of 1,001: the milliseconds still go.
+    (1_699_999_999.698, 1_699_999_999.698,
+     "a738fcc68edcb3a8660aa421276707d81432e59fa3d4a3bfbcea013f66725280"),
+])
+def test_a_datazone_request_carries_the_same_client_token_every_time(timestamp, sent, token):
+    service = DataZoneService()
+    (request,) = pack([service.item(_form(timestamp))], service.limits, service.entry_id)
+    body = service.build_request(request.scope, request.entries)
+    (form,) = body["forms"]
+    assert (form["timestamp"], type(form["timestamp"])) == (sent, type(sent))
+    assert body["clientToken"] == token
+

@@ -176,3 +176,30 @@ def test_an_error_without_code_message_or_entry_is_unknown_and_unmatched():
     response = {"errorEntries": [{"errors": [{}]}]}
     assert list(service.failures(request, response)) == [Unmatched(
         "Unknown", "the echoed entry {} names no entry sent: ", tuple(request.items))]
+
+
+_OURS = {"entityId": "pump-1", "componentName": "telemetry", "propertyName": "rpm"}
+
+
+def _refused(values):
+    service, request = _request()
+    response = {"errorEntries": [{"errors": [{
+        "errorCode": "409", "errorMessage": "conflict",
+        "entry": {"entityPropertyReference": _OURS, "propertyValues": values}}]}]}
+    return [(f.item.item_id, f.code, f.message) for f in service.failures(request, response)]
+
+
+def test_an_echoed_time_finer_than_the_one_sent_names_the_value_sent():
+    assert _refused([{"time": "2023-11-14T22:13:20.000000123Z"}]) == [
+        ("pump-1/telemetry/rpm@2023-11-14T22:13:20Z", "409", "conflict")]
+
+
+@pytest.mark.parametrize("values", [
+    [{"value": {"doubleValue": 1.5}}],
+    # A time that is no instant names no value: the error falls on every value echoed.
+    [{"time": float("inf"), "value": {"doubleValue": 1.5}}],
+])
+def test_an_echoed_value_without_a_usable_time_names_every_value_it_could_be(values):
+    assert _refused(values) == [
+        ("pump-1/telemetry/rpm@2023-11-14T22:13:20Z", "409", "conflict"),
+        ("pump-1/telemetry/rpm@2023-11-14T22:13:21Z", "409", "conflict")]
