@@ -147,3 +147,26 @@ def test_a_failed_entrys_code_is_read_from_its_message(message, code):
     response = {"Failed": [{"AttributeName": "colour", "Message": message}]}
     (failure,) = service.failures(request, response)
     assert (failure.code, failure.message) == (code, message)
+
+
+def test_the_duplicate_message_cuts_long_values_to_200_characters():
+    service, request = _request(_record(value="a" * 300), _record(value="b" * 300))
+    (refused,) = [item for item in request.items if item.payload["Value"][0] == "b"]
+    assert list(service.failures(request, {})) == [Failure(
+        refused, "DuplicateValueInRequest",
+        "another record of the same request sets primary values {}, attribute 'colour' to "
+        "'%s'; this one ('%s') was not sent" % ("a" * 200, "b" * 200))]
+
+
+def test_an_unmatched_failed_entry_cuts_the_services_message_to_500_characters():
+    service, request = _request(_record())
+    response = {"Failed": [{"AttributeName": "other", "Message": "x" * 600}]}
+    (unmatched,) = service.failures(request, response)
+    assert unmatched.message == (
+        "a Failed entry for primary values None, attribute 'other' names no value sent: "
+        + "x" * 500)
+
+
+def test_a_values_size_is_its_compact_json_in_utf8():
+    # {"AttributeName":"colour","Value":"é"}: 38 characters, "é" two bytes in UTF-8.
+    assert ConnectDataTableService().item(_record(value="é")).size == 39

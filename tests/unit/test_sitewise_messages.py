@@ -2,6 +2,7 @@
 word for word as a dead letter carries them, and the messages of errors the response
 names that no value sent matches."""
 
+import os
 import warnings
 
 import pytest
@@ -76,6 +77,8 @@ _REFUSED = [
      "InvalidPattern", "field 'asset_id'='x' does not match " + ID_PATTERN, ""),
     (_record(property_alias=..., asset_id=ASSET),
      "MissingField", "field 'property_id' is required", ""),
+    (_record(property_alias=..., property_id=PROP),
+     "MissingField", "field 'asset_id' is required", ""),
     (_record(property_alias="a\tb"), "InvalidPattern",
      "field 'property_alias'='a\\tb' does not match [^\\u0000-\\u001F\\u007F]+", ""),
     (_record(property_alias="p" * 2049),
@@ -89,6 +92,24 @@ _REFUSED = [
 @pytest.mark.parametrize("record, code, message, resource", _REFUSED)
 def test_each_refusal_names_its_field_limit_and_value(record, code, message, resource):
     service = SiteWiseService(clock=FakeClock(NOW))
+    assert refusal(service, record) == (code, message, resource)
+
+
+# Records of the common shape (float value and time, a quality) with a fifth field: the
+# short path leaves them to the general one, which refuses them as it does any record.
+_FIVE_FIELDS = [
+    (dict(colour="red"), "UnknownField",
+     "unknown field(s) colour; expected some of asset_id, property_alias, property_id, "
+     "quality, timestamp, value, value_type", ""),
+    (dict(asset_id=ASSET), "InvalidRecord",
+     "give property_alias or asset_id + property_id, not both", ""),
+]
+
+
+@pytest.mark.parametrize("extra, code, message, resource", _FIVE_FIELDS)
+def test_a_common_record_with_a_field_too_many_is_refused(extra, code, message, resource):
+    service = SiteWiseService(clock=FakeClock(NOW))
+    record = dict(_record(timestamp=NOW - 60.5, quality="GOOD"), **extra)
     assert refusal(service, record) == (code, message, resource)
 
 
@@ -111,6 +132,8 @@ def test_a_callable_clock_warns_that_it_is_deprecated_and_is_still_used():
     (warning,) = caught
     assert warning.category is DeprecationWarning
     assert str(warning.message) == "clock as a callable is deprecated; pass a Clock"
+    # Attributed to a caller, not to the line in this package that warns.
+    assert os.path.basename(warning.filename) != "sitewise.py"
     assert service.clock.time() == 100.0
 
 
@@ -147,6 +170,18 @@ def test_an_error_for_an_entry_id_not_sent_without_errors_is_unknown():
     (unmatched,) = service.failures(request, {"errorEntries": [{"entryId": "nope"}]})
     assert (unmatched.code, unmatched.message) == (
         "Unknown", "entryId 'nope' names no entry of the request: ")
+
+
+def test_the_stray_timestamps_named_are_the_first_five():
+    service, request = _request()
+    (entry,) = request.entries
+    stray = [{"timeInSeconds": NOW - 100 - n} for n in range(7)]
+    response = {"errorEntries": [{"entryId": entry.entry_id, "errors": [
+        {"errorCode": "InvalidRequestException", "errorMessage": "m", "timestamps": stray}]}]}
+    (unmatched,) = service.failures(request, response)
+    assert unmatched.message == (
+        "entry %s: timestamps [(%d, 0), (%d, 0), (%d, 0), (%d, 0), (%d, 0)] match no value "
+        "sent: m" % ((entry.entry_id,) + tuple(NOW - 100 - n for n in range(5))))
 
 
 def test_timestamps_that_match_no_value_sent_are_named_with_the_entry():
