@@ -8,7 +8,7 @@ import pytest
 from beam_batchput.core.packing import pack
 from beam_batchput.services.connect import ConnectDataTableService
 from beam_batchput.services.datazone import DataZoneService
-from beam_batchput.services.iotevents import IoTEventsService
+from beam_batchput.services.iotevents import IoTEventsService, derived_message_id
 from beam_batchput.services.kinesis import KinesisService
 from beam_batchput.services.sitewise import SiteWiseService
 from beam_batchput.services.twinmaker import TwinMakerService
@@ -129,3 +129,16 @@ def test_a_datazone_request_carries_the_same_client_token_every_time(timestamp, 
     assert (form["timestamp"], type(form["timestamp"])) == (sent, type(sent))
     assert body["clientToken"] == token
 
+
+
+def test_derived_message_id_gives_the_id_the_writer_sends():
+    # Input name, payload, message time (ms) and element time (µs) of the record above.
+    assert derived_message_id("in1", b'{"a":1}', 1_700_000_000_001,
+                              1_700_000_000_000_000) == "6ddd84a6ed73d7f9cc14e412fd7e5617"
+    # Each of the four counts.
+    assert len({derived_message_id(*parts) for parts in [
+        ("in1", b'{"a":1}', 1_700_000_000_001, 1_700_000_000_000_000),
+        ("in2", b'{"a":1}', 1_700_000_000_001, 1_700_000_000_000_000),
+        ("in1", b'{"a":2}', 1_700_000_000_001, 1_700_000_000_000_000),
+        ("in1", b'{"a":1}', None, 1_700_000_000_000_000),
+        ("in1", b'{"a":1}', 1_700_000_000_001, 0)]}) == 5
