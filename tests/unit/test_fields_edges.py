@@ -1,11 +1,19 @@
 """Shared field reading at its edges: zones with minutes, the last year ISO-8601 text carries,
-float subclasses, Beam timestamps, and the target named when a timestamp is refused."""
+float subclasses (at and past the bounds of epoch seconds), Beam timestamps, a zone without
+an offset, and the target named when a timestamp is refused."""
+
+import datetime
 
 import pytest
 from apache_beam.utils.timestamp import Timestamp
 
 from beam_batchput.core.service import InvalidRecord
-from beam_batchput.services._fields import format_iso, parse_iso_nanos, to_epoch_nanos
+from beam_batchput.services._fields import (
+    epoch_nanos,
+    format_iso,
+    parse_iso_nanos,
+    to_epoch_nanos,
+)
 from beam_batchput.services.sitewise import SiteWiseService
 from tests.clocks import FakeClock
 
@@ -47,3 +55,39 @@ def test_a_timestamp_text_without_a_zone_is_refused_naming_the_record_target():
         SiteWiseService(clock=FakeClock(NOW)).item(
             {"property_alias": "/p", "value": 1.5, "timestamp": "2023-11-14T22:13:20"})
     assert (raised.value.code, raised.value.resource) == ("InvalidTimestamp", "/p")
+
+
+@pytest.mark.parametrize("seconds, nanos", [
+    (Seconds(1e12), 10 ** 21), (Seconds(-1e12), -10 ** 21),
+    # Microseconds kept whole, as for a float (1.999999 is 1.99999899999... in binary).
+    (Seconds(1.999999), 1_999_999_000), (Seconds(-0.5), -SECOND // 2),
+])
+def test_a_float_subclass_at_the_bounds_reads_as_its_float(seconds, nanos):
+    assert to_epoch_nanos(seconds, "timestamp") == nanos == to_epoch_nanos(float(seconds),
+                                                                          "timestamp")
+
+
+@pytest.mark.parametrize("seconds", [Seconds(1e12 + 0.5), Seconds(-1e12 - 0.5),
+                                     Seconds("inf"), Seconds("nan")])
+def test_a_float_subclass_past_the_bounds_is_not_epoch_seconds(seconds):
+    with pytest.raises(InvalidRecord) as raised:
+        to_epoch_nanos(seconds, "timestamp")
+    assert (raised.value.code, raised.value.message) == (
+        "InvalidTimestamp", "field 'timestamp'=%r is not epoch seconds" % (seconds,))
+
+
+class _NoOffset(datetime.tzinfo):
+    """A zone that knows no offset: a datetime in it is naive, though it has a tzinfo."""
+
+    def utcoffset(self, moment):
+        return None
+
+
+def test_a_datetime_whose_zone_has_no_offset_is_naive():
+    moment = datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=_NoOffset())
+    with pytest.raises(InvalidRecord) as raised:
+        to_epoch_nanos(moment, "timestamp")
+    assert (raised.value.code, raised.value.message) == (
+        "InvalidTimestamp", "field 'timestamp' is a naive datetime; give it a timezone")
+    # Where a naive time is read as UTC (times a service echoes), so is this one.
+    assert epoch_nanos(moment) == NOW * SECOND

@@ -1,5 +1,5 @@
 """SiteWise at its documented edges: the double range and time window inclusive, the code and
-target of a refused record, and errors that fail a whole entry."""
+target of a refused record, errors that fail a whole entry, and aliases holding colons."""
 
 import pickle
 
@@ -172,3 +172,14 @@ def test_an_error_naming_a_timestamp_never_sent_keeps_its_code():
         "errorCode": "InvalidRequestException", "errorMessage": "bad",
         "timestamps": [{"timeInSeconds": NOW - 100, "offsetInNanos": 0}]}]))))
     assert [(type(f), f.code) for f in failures] == [(Unmatched, "InvalidRequestException")]
+
+
+@pytest.mark.parametrize("alias", ["/farm:t1/power", "opc:tcp://plant/a:b"])
+def test_an_alias_holding_colons_is_sent_whole(alias):
+    service = _service()
+    (request,) = pack([service.item({"property_alias": alias, "value": 1.5, "timestamp": NOW})],
+                      service.limits, service.entry_id)
+    (entry,) = service.build_request(request.scope, request.entries)["entries"]
+    assert entry["propertyAlias"] == alias and "assetId" not in entry
+    assert ('"propertyAlias": "%s"' % alias).encode() in service.request_body(
+        request.scope, request.entries)
