@@ -7,15 +7,19 @@ then accounts for every record.
 The stream is the one of ``test_flink.py`` (a ``TestStream`` in 1 s fixed windows, five
 writers, a checkpoint every second), with every request answered 300 ms late so that the
 writers are still sending when checkpoints complete. The crash comes once the emulator
-has received requests and a checkpoint has completed: mostly one taken since the
-first request, with the writers' buffered records and timers and the records
-still in flight between the steps (unaligned checkpoints) in it; in some runs
-only one taken before (then the source, which keeps no state, emits its stream
-again). Flink's REST API then names the checkpoint the job was
-restored from. What was done after that checkpoint is done again: requests are resent
-(each service's own idempotency keeps one copy) and outputs re-emitted, which are
-counted and printed per service, never folded away silently
-(``ledger_run.replayed_ledger``).
+has received requests and a checkpoint has completed, with the writers' buffered
+records and timers and the records still in flight between the steps (unaligned
+checkpoints) in it. Which checkpoint that is depends on the machine's load: under load,
+often one taken since the first request; on a quiet machine, checkpoint 1, taken before
+it, as the later ones are declined while the source's task finishes (its reason is
+printed). Restored from a checkpoint taken before the source finished, the source,
+which keeps no position, emits its whole stream again on top of the records the
+checkpoint kept, so the writers receive every record twice. Flink's REST API names the
+checkpoint the job was restored from. What was done after that checkpoint is done
+again: requests are resent and records delivered again are sent again (each service's
+own idempotency keeps one copy: DataZone's because each form is sent alone with its
+own token), and outputs are re-emitted, which are counted and printed per service,
+never folded away silently (``ledger_run.replayed_ledger``).
 """
 
 from __future__ import annotations
@@ -93,7 +97,9 @@ def _wait_for_crash_point(port: int, emulator, result, outputs: str) -> Tuple[st
     deadline = time.monotonic() + CRASH_BOUND_SECONDS
     first_request_ms = None
     while time.monotonic() < deadline:
-        assert result.state in (PipelineState.STARTING, PipelineState.RUNNING), result.state
+        assert result.state in (PipelineState.STARTING, PipelineState.RUNNING), (
+            "job %s before the crash, after %d requests, with %d outputs" % (
+                result.state, len(emulator.requests()), len(ledger_run.read_outputs(outputs))))
         job = _running_job(port)
         if first_request_ms is None and emulator.requests() and job:
             first_request_ms = time.time() * 1000.0
