@@ -274,8 +274,9 @@ def replayed_ledger(records: int, folder: str, emulator: Any,
     returned per service, not hidden: ``records`` with more than one output, the
     ``extra`` outputs, ``receipt_and_dead_letter`` (dead-lettered on one pass,
     written on the other) and ``copy_in_one_request`` (a ``DuplicateMessage``
-    beside another output of the same record). ``records_in`` is not checked: Flink reports the counters of
-    the last attempt only, which counts what it read after the restore.
+    beside another output of the same record). ``records_in`` is not checked: Flink
+    reports the counters of the last attempt only, which counts what it read after the
+    restore.
     """
     kept: Dict[Tuple[str, int], List[Tuple[str, Tuple[Any, ...]]]] = collections.defaultdict(list)
     for kind, fields in read_outputs(folder):
