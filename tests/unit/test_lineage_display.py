@@ -172,3 +172,8 @@ def test_a_batch_of_notes_that_fits_is_kept_whole(sinks):
     lineage.note_all(["/b", "/c"])
     lineage.report()
     assert [added[2] for added in sinks.added] == ["/a", "/b", "/c"]
+
+
+@pytest.mark.parametrize("url", ["https://[::1]:4599/x", "https://Emulator.Local:8443/p"])
+def test_an_endpoint_without_user_information_is_displayed_exactly_as_given(url):
+    assert lineage_module._without_userinfo(url) == url

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import pytest
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner, DirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -102,6 +103,29 @@ def test_a_periodic_impulse_is_an_unbounded_splittable_source_and_a_map_is_not()
     assert support._is_unbounded_splittable(beam.Create([1])) is False
 
 
+class _Offsets(beam.transforms.core.RestrictionProvider):
+    def initial_restriction(self, element):
+        return OffsetRange(0, element)
+
+    def create_tracker(self, restriction):
+        return OffsetRestrictionTracker(restriction)
+
+    def restriction_size(self, element, restriction):
+        return restriction.size()
+
+
+class _BoundedSplittable(beam.DoFn):
+    def process(self, element, tracker=beam.DoFn.RestrictionParam(_Offsets())):
+        position = tracker.current_restriction().start
+        while tracker.try_claim(position):
+            yield position
+            position += 1
+
+
+def test_a_bounded_splittable_source_is_not_an_unbounded_one():
+    assert support._is_unbounded_splittable(beam.ParDo(_BoundedSplittable())) is False
+
+
 def test_a_runner_that_is_not_the_direct_runner_bounds_batches_in_processing_time():
     for runner in (FnApiRunner(), PrismRunner(), FlinkRunner()):
         p = _pipeline(runner)
@@ -135,11 +159,11 @@ def test_a_test_stream_beside_a_splittable_source_is_refused_naming_the_writer_a
     both = (stream, impulses) | beam.Flatten()
     with pytest.raises(ValueError) as raised:
         support.buffering_time_domain(both, "WriteToSiteWise")
-    message = str(raised.value)
-    assert message.startswith("WriteToSiteWise cannot run here: a TestStream makes the "
-                              "DirectRunner use its bundle-based engine, which cannot run "
-                              "splittable unbounded sources such as ImpulseSeqGenDoFn;")
-    assert "--runner=FnApiRunner" in message
+    assert str(raised.value) == (
+        "WriteToSiteWise cannot run here: a TestStream makes the DirectRunner use its "
+        "bundle-based engine, which cannot run splittable unbounded sources such as "
+        "ImpulseSeqGenDoFn; run the pipeline with --runner=FnApiRunner (or the default "
+        "DirectRunner, without TestStream) instead")
 
 
 def test_the_bundle_engine_asked_for_with_a_splittable_source_is_refused():

@@ -13,13 +13,16 @@ from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.error_handling import ErrorHandler
-from apache_beam.transforms.window import FixedWindows
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import get_dofn_specs
+from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from beam_batchput.core.batching import _BatchFnBase
 from beam_batchput.core.clock import Clock
 from beam_batchput.core.config import BatchingConfig, ClientConfig, RetryConfig, SendingConfig
 from beam_batchput.core.errors import DeadLetterThresholdExceeded
 from beam_batchput.core.prepare import PrepareFn
+from beam_batchput.core.records import DeadLetter, Receipt
 from beam_batchput.core.sending import ClientFactory, SendFn
 from beam_batchput.core.write import AwsBatchWrite, WriteResult
 from beam_batchput.services.sitewise import SiteWiseService
@@ -69,6 +72,39 @@ def test_a_sending_config_refused_with_the_loose_sending_settings_given_beside_i
     with pytest.raises(ValueError, match=r"^sending=.* cannot be combined with "
                                          r"adaptive_concurrency, max_records_per_second$"):
         _writer(sending=SendingConfig(), max_records_per_second=10.0, adaptive_concurrency=False)
+
+
+def test_fail_fast_is_off_unless_asked_for():
+    assert _writer()._fail_fast is False
+
+
+@pytest.mark.parametrize("seams", [{"_sleep": "sleep"}, {"_clock": "wall"},
+                                   {"_sleep": "sleep", "_clock": "wall"}])
+def test_each_deprecated_seam_warns_and_goes_into_the_clock_over_the_given_one(seams):
+    slept = []
+    given = {"_sleep": slept.append, "_clock": lambda: 42.0}
+    base = FakeClock(NOW)
+    with pytest.warns(DeprecationWarning) as warned:
+        writer = AwsBatchWrite(SiteWiseService(), clock=base,
+                               **{name: given[name] for name in seams})
+    assert [str(w.message) for w in warned] == [
+        "_sleep and _clock are deprecated; pass clock=Clock subclass"]
+    clock = writer._clock
+    assert writer._service.clock is clock
+    assert clock.time() == (42.0 if "_clock" in seams else NOW)
+    clock.sleep(3)
+    assert slept == ([3] if "_sleep" in seams else [])
+    assert base.sleeps == ([] if "_sleep" in seams else [3])
+    assert clock.monotonic() == base.monotonic()
+
+
+def test_a_deprecated_seam_without_a_clock_falls_back_to_the_system_clock():
+    import time
+
+    with pytest.warns(DeprecationWarning):
+        writer = _writer(_clock=lambda: 42.0)
+    assert writer._clock.time() == 42.0
+    assert abs(writer._clock.monotonic() - time.monotonic()) < 60
 
 
 def test_every_valid_value_is_accepted():
@@ -180,6 +216,9 @@ def test_the_display_data_shows_the_writers_settings():
     assert items["dead_letter_threshold"] == 0.25
     assert items["threshold_windowing"] == "the input's"
     assert "secret" not in repr(items)
+    windowing = FixedWindows(60)
+    shown = _writer(dead_letter_threshold=0.5, threshold_windowing=windowing).display_data()
+    assert shown["threshold_windowing"] == str(windowing)
 
 
 def _parts(pipeline: beam.Pipeline) -> dict:
@@ -213,8 +252,9 @@ def _dofn(parts: dict, label: str):
 
 def test_the_steps_get_the_service_limits_and_the_writers_settings():
     clock = FakeClock(NOW)
+    sending = SendingConfig(max_requests_per_second=3.0)
     p, result, parts = _applied(_writer(max_in_flight=3, fail_fast=True, clock=clock,
-                                        receipts="none",
+                                        receipts="none", sending=sending,
                                         batching=BatchingConfig(max_buffered_records=77,
                                                                 num_shards=5,
                                                                 max_buffering_seconds=1.5)))
@@ -227,7 +267,48 @@ def test_the_steps_get_the_service_limits_and_the_writers_settings():
     assert (batch._max_buffered, batch._max_buffering_seconds, batch._clock) == (77, 1.5, clock)
     assert (send._max_in_flight, send._fail_fast, send._receipts) == (3, True, False)
     assert send._clock is clock and send._log_interval_seconds == 0.0
+    assert send._sending is sending
+    # Typed outputs: the records' row coder applies to both.
+    assert (result.written.element_type, result.failed.element_type) == (Receipt, DeadLetter)
+    assert "Write/DeadLetters" in parts  # step names stay, for pipeline updates
     assert re.fullmatch("[0-9a-f]{8}", send._caps_key)
+    # Bounded input: only the window's end bounds a partial batch, no processing-time timer.
+    assert _timers(batch, send._caps_key) == [TimeDomain.WATERMARK]
+
+
+def _timers(batch, tag: str) -> list:
+    """The time domains of the batching step's timers; the names of its state and timers
+    carry the writer's tag (two writers in one stage must not share them)."""
+    states, timers = get_dofn_specs(batch)
+    assert states and all(spec.name.endswith("_" + tag) for spec in states | timers)
+    return sorted(spec.time_domain for spec in timers)
+
+
+def test_streaming_on_the_direct_runner_bounds_partial_batches_in_event_time():
+    _, _, parts = _applied(_writer(), streaming=True)
+    tag = _dofn(parts, "Write/Send")._caps_key
+    assert _timers(_dofn(parts, "Write/Batch"), tag) == [TimeDomain.WATERMARK] * 2
+
+
+def test_a_streaming_writer_the_bundle_engine_cannot_run_is_refused_by_its_label():
+    from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+    from apache_beam.transforms.periodicsequence import PeriodicImpulse
+
+    p = beam.Pipeline(runner=BundleBasedDirectRunner(),
+                      options=PipelineOptions(flags=[], streaming=True))
+    impulses = p | PeriodicImpulse(fire_interval=1.0) | beam.Map(lambda _: GOOD[0])
+    with pytest.raises(ValueError, match="^PowerWriter cannot run here: the "
+                                         "BundleBasedDirectRunner was asked for"):
+        _ = impulses | "PowerWriter" >> _writer()
+
+
+def test_streaming_on_another_runner_bounds_partial_batches_in_processing_time():
+    p = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[], streaming=True))
+    p | beam.io.ReadFromPubSub(topic="projects/project/topics/records") | "Write" >> _writer()
+    parts = _parts(p)
+    tag = _dofn(parts, "Write/Send")._caps_key
+    assert _timers(_dofn(parts, "Write/Batch"), tag) == sorted(
+        [TimeDomain.WATERMARK, TimeDomain.REAL_TIME])
 
 
 def test_without_batching_settings_the_steps_use_the_service_defaults():
@@ -264,6 +345,36 @@ def test_each_application_gets_a_state_tag_of_its_own_and_the_same_one_on_every_
     first = tags()
     assert len(set(first)) == 3
     assert tags() == first
+
+
+class _Nested(beam.PTransform):
+    def expand(self, records):
+        return records | "Write" >> _writer()
+
+
+def _tags_of(labels) -> dict:
+    """The state tags of writers labelled "Write" inside composites of the given labels."""
+    p = beam.Pipeline(options=PipelineOptions(flags=[]))
+    records = p | beam.Create(GOOD)
+    for label in labels:
+        _ = records | label >> _Nested()
+    parts = _parts(p)
+    return {label: _dofn(parts, "%s/Write/Send" % label)._caps_key for label in labels}
+
+
+def test_writers_of_one_label_in_composites_get_tags_of_their_own():
+    tags = _tags_of(["A", "B", "C"])
+    assert len(set(tags.values())) == 3
+    assert _tags_of(["A", "B", "C"]) == tags
+
+
+def test_a_writers_tag_does_not_change_when_a_writer_of_another_label_comes_before_it():
+    alone = _tags_of(["A"])["A"]
+    p = beam.Pipeline(options=PipelineOptions(flags=[]))
+    records = p | beam.Create(GOOD)
+    _ = records | "Other" >> _writer()
+    _ = records | "A" >> _Nested()
+    assert _dofn(_parts(p), "A/Write/Send")._caps_key == alone
     writer = _writer()
     p = beam.Pipeline(options=PipelineOptions(flags=[]))
     records = p | beam.Create(GOOD)
@@ -318,3 +429,21 @@ def test_with_an_error_handler_the_dead_letters_go_to_it_and_the_receipts_come_o
         assert_that(written | beam.Map(lambda r: r.resource),
                     equal_to(["/w/0", "/w/1", "/w/2"]), label="Written")
         assert_that(handler.output(), equal_to([("/w/bad", "MissingField")]), label="Failed")
+
+
+def test_the_threshold_is_judged_in_its_own_windows_when_given():
+    # 3 bad records in the first minute, 10 good ones in the third: a fifth of all the
+    # records, but every record of the first minute.
+    records = ([TimestampedValue(BAD, 10) for _ in range(3)]
+               + [TimestampedValue(dict(r, property_alias="/w/%d" % n), 130)
+                  for n, r in enumerate(GOOD * 4) if n < 10])
+
+    def run(**kwargs):
+        with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+            _ = (p | beam.Create(records) | _writer(
+                client_factory=fakes.FakeClientFactory("w-windows", fakes.accept_all),
+                clock=FakeClock(NOW), dead_letter_threshold=0.5, **kwargs))
+
+    run()  # judged over the whole input: 3 of 13
+    with pytest.raises(Exception, match="iotsitewise"):
+        run(threshold_windowing=FixedWindows(60))
