@@ -10,7 +10,7 @@ import re
 import pytest
 
 from beam_batchput.core.concurrency import AdaptiveConcurrency
-from tests.unit.test_concurrency import _EVEN, FakeClock, _cut_from
+from tests.unit.test_concurrency import _EVEN, FakeClock, _cut_from, _send_for
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -23,6 +23,18 @@ from tests.unit.test_concurrency import _EVEN, FakeClock, _cut_from
 def test_a_refused_setting_is_named_with_its_value(kwargs, message):
     with pytest.raises(ValueError, match="^%s$" % re.escape(message)):
         AdaptiveConcurrency(4, **kwargs)
+
+
+def _send_then_hold(rate, clock, adaptive, held):
+    """``rate`` requests a second for 3 s, all accepted, the next always waiting; then
+    ``held`` requests started at t = 3, returned unanswered."""
+    adaptive.next_start()
+    for k in range(3 * rate):
+        clock.now = k / rate
+        adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
+        adaptive.next_start()
+    clock.now = 3.0
+    return [adaptive.ticket() for _ in range(held)]
 
 
 def _cut_to_nine(**kwargs):
@@ -55,13 +67,7 @@ def test_another_round_cuts_again_only_half_a_window_after_the_last_cut():
 def test_an_answer_to_a_request_started_before_the_cut_never_cuts_again():
     clock = FakeClock()
     adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
-    adaptive.next_start()
-    for k in range(30):
-        clock.now = k / 10
-        adaptive.completed(adaptive.ticket(), 0.05, throttled=False)
-        adaptive.next_start()
-    clock.now = 3.0
-    first, last = adaptive.ticket(), adaptive.ticket()
+    first, last = _send_then_hold(10, clock, adaptive, 2)
     adaptive.completed(first, 0.05, throttled=True)
     assert adaptive.decreases == 1
     cut = adaptive.rate
@@ -138,3 +144,41 @@ def test_with_nothing_accepted_the_cut_is_to_half_the_rate_sent():
     clock.now = 0.4
     adaptive.completed(tickets[0], 0.01, throttled=True)
     assert adaptive.rate == pytest.approx(0.5 * 10.0)
+
+
+def test_a_busy_writer_measures_its_accepted_rate_over_exactly_the_last_window():
+    # 50 requests a second for 4 s, each answered 5 ms after its start, the next one
+    # always waiting: busy throughout. Over the last 2 s (more than 50 requests in them)
+    # 100 were accepted: 50 a second, cut to 45.
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(8, clock=clock, random=_EVEN)
+    adaptive.next_start()
+    for k in range(200):
+        clock.now = 0.01 + 0.02 * k
+        ticket = adaptive.ticket()
+        clock.now += 0.005
+        adaptive.completed(ticket, 0.005, throttled=False)
+        adaptive.next_start()
+    clock.now = 4.0
+    adaptive.completed(adaptive.ticket(), 0.005, throttled=True)
+    assert adaptive.rate == pytest.approx(0.9 * 100 / 2.0, rel=1e-4)
+
+
+def _cut_from_100(clock, adaptive, same_round_refusals=0):
+    """100 requests a second for 3 s, then a throttled answer (a cut to 90) and as many
+    throttled answers of requests started before it."""
+    for ticket in _send_then_hold(100, clock, adaptive, 1 + same_round_refusals):
+        adaptive.completed(ticket, 0.05, throttled=True)
+
+
+@pytest.mark.parametrize("same_round_refusals, back_at", [(0, 100.0), (1, 95.0)])
+def test_the_cubic_brings_the_rate_back_to_where_the_cut_came_from(same_round_refusals, back_at):
+    # Cut from 100 to 90; the cubic returns to 100 after (10 / 0.03) ** (1 / 3) = 6.93 s of
+    # sending (each refusal of the same round takes 5 % off that rate too). The line alone
+    # would be at 90 + 0.3 * 6.93 = 92.
+    clock = FakeClock()
+    adaptive = AdaptiveConcurrency(64, clock=clock, random=_EVEN)
+    _cut_from_100(clock, adaptive, same_round_refusals)
+    assert adaptive.decreases == 1
+    _send_for(6.93, clock, adaptive)
+    assert adaptive.rate == pytest.approx(back_at, rel=0.01)
