@@ -447,3 +447,6 @@ def test_the_threshold_is_judged_in_its_own_windows_when_given():
     run()  # judged over the whole input: 3 of 13
     with pytest.raises(Exception, match="iotsitewise"):
         run(threshold_windowing=FixedWindows(60))
+    # One of the third minute's eleven records bad: under the threshold in every window.
+    records[:3] = [TimestampedValue(BAD, 130)]
+    run(threshold_windowing=FixedWindows(60))

@@ -1,0 +1,47 @@
+"""The dead-letter threshold's check: exactly the ratio allowed passes, one more fails,
+naming the window judged; its steps keep their names."""
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import IntervalWindow
+
+from beam_batchput.core.dead_letters import _CheckRatio
+from beam_batchput.core.errors import DeadLetterThresholdExceeded
+from beam_batchput.core.write import AwsBatchWrite
+from beam_batchput.services.sitewise import SiteWiseService
+
+
+def test_dead_letters_at_the_ratio_allowed_pass_and_one_more_fails_naming_the_window():
+    check = _CheckRatio("iotsitewise", 0.25)
+    window = IntervalWindow(60, 120)
+    assert list(check.process(1, 4, window=window)) == []
+    with pytest.raises(DeadLetterThresholdExceeded) as raised:
+        check.process(2, 4, window=window)
+    assert str(raised.value).startswith(
+        "iotsitewise: 2 of 4 records dead-lettered in window %s (0.5), more than the "
+        "dead_letter_threshold 0.25 allows" % (window,))
+    assert (raised.value.dead_letters, raised.value.records) == (2, 4)
+
+
+def test_the_threshold_steps_keep_their_names():
+    p = beam.Pipeline(options=PipelineOptions(flags=[]))
+    _ = p | beam.Create([{}]) | "Write" >> AwsBatchWrite(SiteWiseService(),
+                                                         dead_letter_threshold=0.1)
+    labels = set()
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            labels.add(node.full_label)
+
+        def visit_transform(self, node):
+            labels.add(node.full_label)
+
+    p.visit(Visitor())
+    assert {"Write/CountRecords", "Write/CountDeadLetters", "Write/CheckThreshold"} <= labels
+
+
+def test_a_threshold_windowing_that_is_no_window_fn_is_refused_with_its_value():
+    with pytest.raises(ValueError,
+                       match="^threshold_windowing must be None or a WindowFn, got 60$"):
+        AwsBatchWrite(SiteWiseService(), dead_letter_threshold=0.5, threshold_windowing=60)
