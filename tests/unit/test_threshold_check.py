@@ -45,3 +45,18 @@ def test_a_threshold_windowing_that_is_no_window_fn_is_refused_with_its_value():
     with pytest.raises(ValueError,
                        match="^threshold_windowing must be None or a WindowFn, got 60$"):
         AwsBatchWrite(SiteWiseService(), dead_letter_threshold=0.5, threshold_windowing=60)
+
+
+def test_the_threshold_error_says_what_to_look_at_and_carries_its_numbers():
+    error = DeadLetterThresholdExceeded("iotsitewise", "W", 3, 4, 0.5)
+    assert str(error) == (
+        "iotsitewise: 3 of 4 records dead-lettered in window W (0.75), more than the "
+        "dead_letter_threshold 0.5 allows; the first dead letters say why (a wrong Region, "
+        "endpoint or role fails every record alike)")
+    assert (error.service, error.dead_letters, error.records, error.threshold) == (
+        "iotsitewise", 3, 4, 0.5)
+
+
+def test_dead_letters_in_a_window_without_records_read_as_an_infinite_ratio():
+    error = DeadLetterThresholdExceeded("kinesis", "W", 2, 0, 0.1)
+    assert str(error).startswith("kinesis: 2 of 0 records dead-lettered in window W (inf), ")
