@@ -70,6 +70,8 @@ def test_a_content_id_stays_the_same_across_releases():
     # replays written by another release derive the same client tokens and message ids.
     assert content_id("g", ["a", "b"]) == "22702371edd5714ba039a5683cc83644"
     assert content_id("g", ["a", "b"], length=8) == "22702371"
+    # Of '[{"a":[1.5,null],"b":1}]': keys sorted, no spaces.
+    assert content_id({"b": 1, "a": [1.5, None]}, length=12) == "78b813b45caf"
 
 
 def test_a_content_id_of_a_part_json_cannot_carry_uses_its_text():
