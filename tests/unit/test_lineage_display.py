@@ -177,3 +177,7 @@ def test_a_batch_of_notes_that_fits_is_kept_whole(sinks):
 @pytest.mark.parametrize("url", ["https://[::1]:4599/x", "https://Emulator.Local:8443/p"])
 def test_an_endpoint_without_user_information_is_displayed_exactly_as_given(url):
     assert lineage_module._without_userinfo(url) == url
+
+
+def test_an_endpoint_with_user_information_and_no_host_keeps_no_host():
+    assert lineage_module._without_userinfo("https://user:secret@/x") == "https:///x"
