@@ -60,3 +60,37 @@ def test_the_send_steps_metrics_are_the_services_and_the_client_is_metered():
         assert any(getattr(h, "__name__", "") == "_on_answer" for h in handlers)
     finally:
         fn.teardown()
+
+
+def test_the_send_loop_gets_the_writers_parts_and_a_bounded_queue():
+    from beam_batchput.core.concurrency import AdaptiveConcurrency, FixedConcurrency
+    from beam_batchput.core.config import SendingConfig
+    from beam_batchput.core.ratecap import shared_caps
+    from beam_batchput.core.sending import _QUEUED_PER_SENDER
+
+    fn, client, clock = _set_up(False)
+    try:
+        loop = fn._loop
+        assert (loop._service, loop._sender, loop._client, loop._executor) == (
+            fn._service, fn._sender, client, fn._executor)
+        assert loop._retry == RetryConfig(max_attempts=2) and loop._clock == clock.monotonic
+        # Requests queued per sender thread, each of up to 100 SiteWise values.
+        assert loop._max_pending == 3 * _QUEUED_PER_SENDER * 100
+        adaptive = loop._concurrency
+        assert isinstance(adaptive, AdaptiveConcurrency) and adaptive.max_in_flight == 3
+        assert adaptive._clock == clock.monotonic
+        assert fn._lineage._service == "iotsitewise" and fn._lineage._region == "us-east-1"
+        assert (fn._log._service, fn._log._clock) == ("iotsitewise", clock.monotonic)
+    finally:
+        fn.teardown()
+    fixed = SendFn(SiteWiseService(), lambda: client, RetryConfig(), 2, False, clock,
+                   sending=SendingConfig(adaptive_concurrency=False, max_requests_per_second=4.0),
+                   caps_key="k")
+    fixed.setup()
+    try:
+        concurrency = fixed._loop._concurrency
+        assert type(concurrency) is FixedConcurrency and concurrency.max_in_flight == 2
+        # The caps shared by writers of this key, settings and clock in the process.
+        assert fixed._loop._caps is shared_caps("iotsitewise|k", 4.0, None, clock=clock)
+    finally:
+        fixed.teardown()
