@@ -450,3 +450,38 @@ def test_the_threshold_is_judged_in_its_own_windows_when_given():
     # One of the third minute's eleven records bad: under the threshold in every window.
     records[:3] = [TimestampedValue(BAD, 130)]
     run(threshold_windowing=FixedWindows(60))
+
+
+def _refuse_w1(method, kwargs, number):
+    """SiteWise's answer refusing the entry of /w/1, accepting the others."""
+    return {"errorEntries": [
+        {"entryId": e["entryId"], "errors": [{
+            "errorCode": "InvalidRequestException", "errorMessage": "no",
+            "timestamps": [v["timestamp"] for v in e["propertyValues"]]}]}
+        for e in kwargs["entries"] if e["propertyAlias"] == "/w/1"]}
+
+
+def test_receipts_and_the_services_refusals_carry_every_field():
+    from apache_beam.transforms.window import IntervalWindow
+
+    fakes.reset("w-fields")
+    records = [TimestampedValue(r, NOW) for r in GOOD]
+    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(flags=[])) as p:
+        result = (p | beam.Create(records) | beam.WindowInto(FixedWindows(60))
+                  | _writer(client_factory=fakes.FakeClientFactory("w-fields", _refuse_w1),
+                            clock=FakeClock(NOW)))
+        window = IntervalWindow(NOW - NOW % 60, NOW - NOW % 60 + 60)
+
+        def stamped(value, timestamp=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam):
+            return value, timestamp == NOW, win == window
+
+        receipts = [(Receipt("iotsitewise", "/w/%d" % n, "/w/%d@%d.000000000" % (n, NOW), 1,
+                             '{"property_alias": "/w/%d", "timestamp": %d, "value": %.1f}'
+                             % (n, NOW, n)), True, True) for n in (0, 2)]
+        assert_that(result.written | "R" >> beam.Map(stamped), equal_to(receipts),
+                    label="Receipts")
+        letter = DeadLetter('{"property_alias": "/w/1", "timestamp": %d, "value": 1.0}' % NOW,
+                            "iotsitewise", "InvalidRequestException", "no", "entry", 1, "/w/1",
+                            "2023-11-14T22:13:20+00:00")
+        assert_that(result.failed | "D" >> beam.Map(stamped), equal_to([(letter, True, True)]),
+                    label="Refused")
