@@ -32,7 +32,8 @@ def test_named_tuples_and_rows_read_as_their_fields(record):
 
 
 def test_a_record_of_another_kind_is_refused_naming_its_type():
-    with pytest.raises(TypeError, match="a dict, a NamedTuple or a beam.Row, not list"):
+    with pytest.raises(TypeError,
+                       match="^a record must be a dict, a NamedTuple or a beam.Row, not list$"):
         record_as_mapping([1, 2])
 
 
