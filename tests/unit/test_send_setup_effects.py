@@ -32,13 +32,13 @@ REFUSED = (400, {"__type": "InvalidRequestException", "message": "no such asset"
 
 def _client(attempts, answers):
     """A SiteWise client (botocore's standard retries, 3 attempts) answering ``answers``
-    in turn (the last one again once they run out); every HTTP attempt is appended to
-    ``attempts``."""
+    in turn (the last one again once they run out); the body size of every HTTP attempt
+    is appended to ``attempts``."""
     client = ClientConfig(region_name="us-east-1", endpoint_url="http://sitewise.invalid",
                           botocore_max_attempts=3).create_client("iotsitewise")
 
     def answer(request, **kwargs):
-        attempts.append(request.url)
+        attempts.append(len(request.body))
         status, body, headers = answers[min(len(attempts), len(answers)) - 1]
         return AWSResponse(request.url, status, dict(headers, **{
             "content-type": "application/json"}), _Raw(json.dumps(body).encode()))
@@ -109,6 +109,8 @@ def test_throttling_inside_botocores_retries_is_counted(container):  # noqa: F81
     assert len(attempts) == 2
     assert len(written) == 3 and failed == []
     assert _counter(container, "throttled_requests") == 1
+    # Both bodies sent count, the one botocore resent too.
+    assert _counter(container, "bytes_sent") == sum(attempts)
 
 
 def test_a_records_per_second_cap_spaces_the_sends():
